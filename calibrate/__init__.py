@@ -1,0 +1,1 @@
+"""driftsched.calibrate — see README.md (not built yet)."""

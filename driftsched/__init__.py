@@ -1,0 +1,31 @@
+"""driftsched: simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift.
+
+The public Python API (stable names; everything else is internal)::
+
+    import driftsched as ds
+    trace = ds.generate_trace("driftsched-paper", requests=3000, seed=0)
+    trace = ds.import_trace("azure", "AzureLLMInferenceTrace_conv.csv", tenants="uniform:4")
+    trace = ds.read_trace("paper.parquet"); trace.write("paper.csv")
+    ds.describe_trace(trace).by_tenant
+"""
+
+from driftsched.errors import DriftschedError, InputError, UnknownNameError
+from driftsched.traces.describe import summarise as describe_trace
+from driftsched.traces.generators import GENERATORS
+from driftsched.traces.generators import generate as generate_trace
+from driftsched.traces.importers import import_trace
+from driftsched.traces.trace import Trace, read_trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GENERATORS",
+    "DriftschedError",
+    "InputError",
+    "Trace",
+    "UnknownNameError",
+    "describe_trace",
+    "generate_trace",
+    "import_trace",
+    "read_trace",
+]

@@ -1,0 +1,45 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it.
+
+A crash or an error half-way leaves the previous file (if any) untouched and no partial file
+behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success rename it to ``target``.
+
+    The parent folder is created if missing. On an exception the temporary file is removed and
+    ``target`` keeps its previous content.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data`` to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)

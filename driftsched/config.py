@@ -1,0 +1,42 @@
+"""Validated configuration: pydantic models, and one-line errors when validation fails."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from driftsched.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Config(BaseModel):
+    """Base for every config: immutable, unknown fields rejected, values checked on assignment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def build(model: type[M], data: dict[str, Any], what: str) -> M:
+    """Validate ``data`` into ``model``; raise :class:`InputError` naming ``what`` and the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(config)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
+        raise InputError(f"{what}: field {field!r}: {err['msg']}{shown}{tail}") from None
+
+
+def parse_overrides(pairs: list[str], what: str) -> dict[str, str]:
+    """Turn ``["key=value", ...]`` into a dict; raise :class:`InputError` on a malformed pair."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"{what}: expected KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value
+    return out

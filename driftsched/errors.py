@@ -1,0 +1,26 @@
+"""User-facing errors.
+
+Every problem caused by user input (a bad file, a wrong option value, an unknown name) raises a
+subclass of :class:`DriftschedError`. The CLI prints ``str(error)`` as a single line and exits
+with code 2; it never shows a traceback for these. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class DriftschedError(Exception):
+    """Base class for errors the user can fix. ``str()`` is one self-contained line."""
+
+    exit_code = 2
+
+
+class InputError(DriftschedError):
+    """A file, row, column or option value is not what was expected."""
+
+
+class UnknownNameError(DriftschedError):
+    """A name looked up in a registry table does not exist; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.valid = kind, name, tuple(valid)
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(valid))}")

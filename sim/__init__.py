@@ -1,0 +1,1 @@
+"""driftsched.sim — see README.md (not built yet)."""

@@ -1,0 +1,129 @@
+"""Token-length distributions. ``sample`` returns raw (unrounded, undrifted) float lengths.
+
+Rounding, drift multipliers and clipping to ``[1, cap]`` happen in :func:`finalise`, so every
+distribution drifts the same way: a drift factor f multiplies each sampled length by f (for a
+log-normal this moves the median by f and keeps the shape).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from driftsched.errors import InputError
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """Log-normal lengths: ``exp(N(ln median, sigma))`` tokens."""
+
+    median: float
+    sigma: float
+
+    def __post_init__(self):
+        if self.median <= 0 or self.sigma < 0:
+            raise InputError(f"lognormal: need median > 0 and sigma >= 0, got {self}")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.lognormal(np.log(self.median), self.sigma, n)
+
+    def mean(self) -> float:
+        return float(self.median * np.exp(self.sigma**2 / 2))
+
+
+@dataclass(frozen=True)
+class Empirical:
+    """Lengths resampled (with replacement) from observed values, each equally likely."""
+
+    values: tuple[int, ...]
+
+    def __post_init__(self):
+        if not self.values or min(self.values) < 1:
+            raise InputError("empirical lengths: need at least one value, all >= 1")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.choice(np.asarray(self.values, dtype=np.float64), n)
+
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+
+@dataclass(frozen=True)
+class PMF:
+    """A discrete distribution ``{tokens: probability}`` (probabilities are renormalised)."""
+
+    tokens: tuple[int, ...]
+    probs: tuple[float, ...]
+
+    @classmethod
+    def from_mapping(cls, mapping: dict) -> PMF:
+        items = sorted((int(k), float(v)) for k, v in mapping.items() if float(v) > 0)
+        if not items:
+            raise InputError("length PMF is empty")
+        tokens, probs = zip(*items, strict=True)
+        total = sum(probs)
+        return cls(tuple(max(1, t) for t in tokens), tuple(p / total for p in probs))
+
+    @classmethod
+    def parse(cls, text: str) -> PMF:
+        """Parse a Python dict literal ``{tokens: prob, ...}`` (ServeGen's format)."""
+        return cls.from_mapping(ast.literal_eval(text))
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.choice(np.asarray(self.tokens, dtype=np.float64), n, p=np.asarray(self.probs))
+
+    def mean(self) -> float:
+        return float(np.dot(self.tokens, self.probs))
+
+
+LengthDist = LogNormal | Empirical | PMF
+
+
+def parse_length_spec(text: str) -> LengthDist:
+    """Parse ``lognormal:median=200,sigma=0.8`` or ``empirical:FILE[:COLUMN]``.
+
+    ``FILE`` is a trace (Parquet/CSV) and ``COLUMN`` one of its token columns (default
+    ``output_tokens``). Raises :class:`InputError` naming what was expected.
+    """
+    kind, _, rest = text.partition(":")
+    if kind == "lognormal":
+        params = _keyvals(rest, text)
+        try:
+            return LogNormal(float(params.pop("median")), float(params.pop("sigma")))
+        except (KeyError, ValueError):
+            raise InputError(
+                f"length spec {text!r}: expected lognormal:median=<tokens>,sigma=<float>"
+            ) from None
+    if kind == "empirical":
+        from driftsched.traces.trace import read_trace
+
+        m = re.fullmatch(r"(.+?)(?::(prompt_tokens|output_tokens))?", rest)
+        path, column = m.group(1), m.group(2) or "output_tokens"
+        if not Path(path).exists():
+            raise InputError(f"length spec {text!r}: no such file {path}")
+        values = read_trace(path).frame[column].to_numpy()
+        return Empirical(tuple(int(v) for v in values))
+    raise InputError(f"length spec {text!r}: expected 'lognormal:...' or 'empirical:FILE[:COLUMN]'")
+
+
+def _keyvals(text: str, whole: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InputError(f"spec {whole!r}: expected key=value, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def finalise(raw: np.ndarray, multiplier: np.ndarray | float = 1.0, cap=None) -> np.ndarray:
+    """Apply drift, round to whole tokens and clip to ``[1, cap]`` (cap may be an array or None)."""
+    tokens = np.rint(np.asarray(raw, dtype=np.float64) * multiplier)
+    tokens = np.maximum(tokens, 1)
+    if cap is not None:
+        tokens = np.minimum(tokens, cap)
+    return tokens.astype(np.int64)

@@ -1,0 +1,36 @@
+"""Mooncake (FAST'25) JSONL reader: ``timestamp`` (ms from trace start), ``input_length``,
+``output_length``, ``hash_ids`` (prefix-block hashes, 512-token blocks).
+
+Kept extras: ``x_hash_blocks`` (number of prefix blocks) and ``x_first_hash`` (the first block
+id, a cheap key for prefix sharing). Prefix caching itself is not modelled yet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+from driftsched.traces.importers import RawTrace, require_columns
+from driftsched.traces.sources import read_jsonl
+
+COLUMNS = ["timestamp", "input_length", "output_length"]
+
+
+def read_mooncake(path) -> RawTrace:
+    table = read_jsonl(path)
+    require_columns(pd.DataFrame(columns=table.column_names), path, COLUMNS, "Mooncake JSONL")
+    frame = pd.DataFrame(
+        {
+            "arrival_s": table["timestamp"].to_numpy().astype(np.float64) / 1000.0,
+            "prompt_tokens": table["input_length"].to_numpy(),
+            "output_tokens": table["output_length"].to_numpy(),
+        }
+    )
+    if "hash_ids" in table.column_names:
+        hashes = table["hash_ids"]
+        blocks = pc.list_value_length(hashes).fill_null(0).to_numpy()
+        first = np.full(len(frame), -1, dtype=np.int64)
+        first[blocks > 0] = pc.list_flatten(pc.list_slice(hashes, 0, 1)).to_numpy()
+        frame["x_hash_blocks"] = blocks
+        frame["x_first_hash"] = first
+    return RawTrace(frame)

@@ -1,0 +1,120 @@
+"""Synthetic multi-tenant workloads for capacity sweeps: ``poisson`` and ``gamma`` arrivals.
+
+Tenants are given as ``name=tier:weight`` (each request picks a tenant by weight). Lengths are a
+:mod:`~driftsched.traces.lengths` spec (log-normal or empirical from another trace). Categories
+come from output-length bins with a little noise and ``max_tokens`` from a rule, both as for the
+importers (:mod:`~driftsched.traces.assign`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from driftsched.traces.arrivals import arrivals_from_gaps, gamma_gaps, poisson_gaps
+from driftsched.traces.assign import MAX_TOKENS_RULES, categories_from_output, max_tokens_for
+from driftsched.traces.drift import Drift, combined_multiplier
+from driftsched.traces.lengths import finalise, parse_length_spec
+from driftsched.traces.schema import tier_rank
+from driftsched.traces.trace import Trace
+from pydantic import Field, field_validator
+
+from driftsched.config import Config
+from driftsched.rng import streams
+
+
+def parse_tenants(text: str) -> list[tuple[str, str, float]]:
+    """Parse ``a=premium:0.5,b=standard:0.3`` into ``[(tenant, tier, weight), ...]``."""
+    out = []
+    for part in filter(None, text.split(",")):
+        name, _, rest = part.partition("=")
+        tier, _, weight = rest.partition(":")
+        try:
+            w = float(weight or 1)
+            tier_rank(tier)
+        except ValueError:
+            w = -1
+        if not name or w <= 0:
+            raise ValueError(
+                f"expected NAME=TIER:WEIGHT (tier premium|standard|batch|integer, weight > 0), "
+                f"got {part!r}"
+            )
+        out.append((name, tier, w))
+    if not out:
+        raise ValueError("need at least one tenant")
+    return out
+
+
+class SyntheticConfig(Config):
+    """A renewal-process workload. ``cv`` applies to ``gamma`` only (``poisson`` has cv 1)."""
+
+    arrival: Literal["poisson", "gamma"] = "poisson"
+    requests: int = Field(10_000, ge=1)
+    seed: int = Field(0, ge=0)
+    rate_per_s: float = Field(5.0, gt=0, description="mean arrival rate, requests/s")
+    cv: float = Field(1.0, gt=0, description="inter-arrival coefficient of variation (gamma)")
+    tenants: str = "tenant-premium=premium:1,tenant-standard=standard:1,tenant-batch=batch:1"
+    prompt_len: str = "lognormal:median=512,sigma=0.9"
+    output_len: str = "lognormal:median=128,sigma=0.9"
+    output_cap: int = Field(4096, ge=1, description="true outputs are clipped to this")
+    prompt_cap: int = Field(8192, ge=1, description="prompts are clipped to this")
+    category_noise: float = Field(0.1, ge=0, le=1)
+    max_tokens_rule: str = "pow2"
+    drifts: tuple[str, ...] = ()
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants_ok(cls, v: str) -> str:
+        parse_tenants(v)
+        return v
+
+    @field_validator("max_tokens_rule")
+    @classmethod
+    def _rule_ok(cls, v: str) -> str:
+        if v not in MAX_TOKENS_RULES:
+            raise ValueError(f"expected one of {', '.join(MAX_TOKENS_RULES)}")
+        return v
+
+
+def generate_synthetic(config: SyntheticConfig) -> Trace:
+    """Generate a renewal-process multi-tenant trace. Same config (incl. seed) -> same trace."""
+    n = config.requests
+    rng = streams(config.seed, "gap", "tenant", "prompt", "output", "category")
+    if config.arrival == "poisson":
+        gaps = poisson_gaps(rng["gap"], n, config.rate_per_s)
+    else:
+        gaps = gamma_gaps(rng["gap"], n, config.rate_per_s, config.cv)
+    arrival_s = arrivals_from_gaps(gaps)
+    specs = parse_tenants(config.tenants)
+    weights = np.asarray([w for _, _, w in specs])
+    idx = rng["tenant"].choice(len(specs), n, p=weights / weights.sum())
+    tenants = np.asarray([t for t, _, _ in specs], dtype=object)[idx]
+    tiers = np.asarray([tier for _, tier, _ in specs], dtype=object)[idx]
+    prompt = finalise(
+        parse_length_spec(config.prompt_len).sample(rng["prompt"], n), cap=config.prompt_cap
+    )
+    raw_out = parse_length_spec(config.output_len).sample(rng["output"], n)
+    drifts = [Drift.parse(d) for d in config.drifts]
+    # Drift by category needs a category first: bin the undrifted length, then apply drift.
+    cats = categories_from_output(
+        finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
+    )
+    output = finalise(
+        raw_out, combined_multiplier(drifts, arrival_s, tenants, cats), config.output_cap
+    )
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"req-{i:07d}" for i in range(n)],
+            "arrival_s": arrival_s,
+            "tenant": tenants,
+            "tier": tiers,
+            "category": cats,
+            "prompt_tokens": prompt,
+            "output_tokens": output,
+            "max_tokens": max_tokens_for(output, cats, config.max_tokens_rule),
+        }
+    )
+    return Trace.from_frame(
+        frame, config.arrival, source=config.arrival, config=config.model_dump(mode="json")
+    )

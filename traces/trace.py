@@ -1,0 +1,113 @@
+"""A :class:`Trace`: a validated request table plus its provenance, and its file formats.
+
+Formats are chosen by suffix: ``.parquet``/``.pq`` (schema metadata carries the provenance) and
+``.csv``/``.csv.gz`` (plain table; provenance is not kept). Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from driftsched.traces.schema import COLUMNS, SCHEMA_VERSION, STR, normalise
+
+from driftsched.atomic import atomic_path
+from driftsched.errors import InputError
+
+META_KEY = b"driftsched.trace"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A validated table of requests (``frame``, canonical dtypes) and its provenance (``meta``).
+
+    ``meta`` is JSON-serialisable: at least ``schema_version`` and ``source`` (generator or
+    importer name); generators add their parameters and seed.
+    """
+
+    frame: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, where: str = "<frame>", **meta: Any) -> Trace:
+        """Validate and normalise ``frame`` (``where`` names it in error messages); ``meta`` is
+        stored as provenance. Raises :class:`TraceSchemaError` on problems."""
+        return cls(normalise(frame, where), {"schema_version": SCHEMA_VERSION, **meta})
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first to the last arrival (0 for fewer than two requests)."""
+        t = self.frame["arrival_s"]
+        return float(t.iloc[-1] - t.iloc[0]) if len(t) > 1 else 0.0
+
+    def write(self, path: str | Path) -> Path:
+        """Write atomically to ``path`` (format by suffix); return the path."""
+        path = Path(path)
+        fmt = _format(path)
+        with atomic_path(path) as tmp:
+            if fmt == "parquet":
+                table = pa.Table.from_pandas(self.frame, preserve_index=False)
+                metadata = dict(table.schema.metadata or {})
+                metadata[META_KEY] = json.dumps(self.meta, sort_keys=True).encode()
+                pq.write_table(table.replace_schema_metadata(metadata), tmp, compression="zstd")
+            else:
+                self.frame.to_csv(
+                    tmp, index=False, compression="gzip" if path.name.endswith(".gz") else None
+                )
+        return path
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise InputError(
+        f"{path}: unknown trace format; expected a name ending in "
+        f"{', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}"
+    )
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read and validate a trace file. Raises :class:`InputError` (one line) on any problem."""
+    path = Path(path)
+    fmt = _format(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(path)
+        else:
+            text_cols = {c: pa.string() for c, kind in COLUMNS.items() if kind == STR}
+            table = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(
+                    column_types=text_cols, strings_can_be_null=True
+                ),
+            )
+    except (pa.ArrowInvalid, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot read as {fmt}: {detail}") from None
+    meta = {}
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw:
+        meta = json.loads(raw)
+    version = meta.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: trace schema version {version} is not supported; expected {SCHEMA_VERSION}"
+        )
+    frame = table.to_pandas()
+    return Trace(normalise(frame, str(path)), {**meta, "schema_version": SCHEMA_VERSION})

@@ -1,0 +1,1 @@
+"""driftsched.validate — see README.md (not built yet)."""
