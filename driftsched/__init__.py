@@ -1,4 +1,4 @@
-"""driftsched: simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift.
+"""driftsched: simulate, calibrate and validate multi-tenant LLM scheduling under token drift.
 
 The public Python API (stable names; everything else is internal)::
 

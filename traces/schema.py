@@ -55,7 +55,7 @@ TIER_RANK: dict[str, int] = {"premium": 1, "standard": 2, "batch": 3}
 
 
 def tier_rank(tier: str | int) -> int:
-    """Rank of a tier: premium 1, standard 2, batch 3, an integer tier itself. Lower is served first.
+    """Rank of a tier: premium 1, standard 2, batch 3, an integer tier itself; lower goes first.
 
     Raises ``ValueError`` for anything else.
     """

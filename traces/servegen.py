@@ -158,10 +158,7 @@ def _lengths(rng, times: np.ndarray, pmfs, fallback) -> tuple[np.ndarray, np.nda
     slot = np.floor(times / PMF_WINDOW_S) * PMF_WINDOW_S
     for s in np.unique(slot):
         sel = slot == s
-        if keys.size:
-            pair = pmfs[float(keys[np.argmin(np.abs(keys - s))])]
-        else:
-            pair = fallback
+        pair = pmfs[float(keys[np.argmin(np.abs(keys - s))])] if keys.size else fallback
         prompt[sel] = pair[0].sample(rng, int(sel.sum())).astype(np.int64)
         output[sel] = pair[1].sample(rng, int(sel.sum())).astype(np.int64)
     return prompt, output
