@@ -168,7 +168,8 @@ def traces_describe(
         console.print(
             f"[bold]{path}[/]: {s.requests:,} requests over {s.span_s:,.1f} s; "
             f"mean {s.mean_rate_per_s:.3g} req/s, peak {s.peak_rate_per_s:.3g} req/s "
-            f"({s.rate_bin_s:g}-s bins); source {trace.meta.get('source', 'unknown')}"
+            f"({s.rate_bin_s:g}-s bins); source {trace.meta.get('source', 'unknown')}",
+            soft_wrap=True,
         )
         console.print(table(s.tokens, "tokens", index="tokens"))
         console.print(table(s.by_tenant, "by tenant"))

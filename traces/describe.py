@@ -67,8 +67,9 @@ def summarise(trace: Trace, rate_bin_s: float | None = None) -> TraceSummary:
     span = trace.span_s
     width = rate_bin_s or rate_bin_for(span)
     t = f["arrival_s"].to_numpy()
-    edges = np.arange(t[0], t[-1] + width, width) if len(t) else np.array([0.0, width])
-    counts, edges = np.histogram(t, bins=edges if len(edges) > 1 else [t[0], t[0] + width])
+    # Half-open bins [start, start + width); the last one holds the last arrival.
+    edges = t[0] + width * np.arange(int((t[-1] - t[0]) // width) + 2)
+    counts, edges = np.histogram(t, bins=edges)
     rate = pd.DataFrame({"bin_start_s": edges[:-1], "requests_per_s": counts / width})
     tokens = pd.DataFrame(
         {

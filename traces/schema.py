@@ -150,7 +150,9 @@ def _coerce(series: pd.Series, kind: str, column: str, problems: list[Problem]):
     if (row := _first(fractional)) is not None:
         problems.append(
             Problem(
-                f"expected an integer, got {values[row]!r}{_count(fractional)}", row + 1, column
+                f"expected an integer, got {float(values[row])!r}{_count(fractional)}",
+                row + 1,
+                column,
             )
         )
         return None

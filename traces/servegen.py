@@ -186,7 +186,8 @@ def generate_servegen(folder, opts: ServeGenOptions) -> Trace:
         if (folder / f"chunk-{c}-dataset.json").is_file()
     }
     without = [c for c in clients if not pmfs.get(c)]
-    fallback = _pooled([pmfs[c] for c in clients if pmfs.get(c)]) if without else None
+    with_data = [pmfs[c] for c in clients if pmfs.get(c)]
+    fallback = _pooled(with_data) if without and with_data else None
     if without and fallback is None:
         raise InputError(
             f"{folder}: none of the chosen clients has a chunk-<c>-dataset.json with "
