@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from driftsched.errors import InputError
 
@@ -107,22 +109,58 @@ def _count(mask: np.ndarray) -> str:
     return "" if n == 1 else f" ({n} rows like this)"
 
 
+TEXT = pd.StringDtype("pyarrow")
+
+
+def _as_text(series: pd.Series, categorical: bool) -> pd.Series:
+    """``series`` as text: categorical columns stay categorical with string categories (cheap on
+    millions of rows: only the categories are converted); others become ``TEXT``."""
+    if categorical:
+        if not isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype("category")
+        strings = [str(c) for c in series.cat.categories]
+        if len(set(strings)) == len(strings):
+            series = series.cat.rename_categories(pd.Index(strings, dtype=TEXT))
+        else:  # e.g. 1 and "1" both present: merge them
+            series = series.astype(TEXT).astype(pd.CategoricalDtype(sorted(set(strings))))
+        if not series.cat.categories.is_monotonic_increasing:  # canonical: sorted categories
+            ordered = pd.Index(sorted(series.cat.categories), dtype=TEXT)
+            series = series.cat.reorder_categories(ordered)
+        return series
+    return series if series.dtype == TEXT else series.astype(TEXT)
+
+
+def _missing_text(text: pd.Series) -> np.ndarray:
+    """True where a text column is null or empty."""
+    if isinstance(text.dtype, pd.CategoricalDtype):
+        codes = text.cat.codes.to_numpy()
+        empty = np.asarray(text.cat.categories.str.len() == 0, dtype=bool)
+        return (codes < 0) | np.append(empty, False)[codes]
+    arr = (
+        pa.chunked_array([pa.array(text)])
+        if not hasattr(text.array, "_pa_array")
+        else text.array._pa_array
+    )
+    return pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True).to_numpy(zero_copy_only=False)
+
+
 def _coerce(series: pd.Series, kind: str, column: str, problems: list[Problem]):
     """Coerce one column to its schema type; record problems; return the coerced column or None."""
     optional = column in OPTIONAL
     if kind == STR:
-        missing = series.isna().to_numpy()
+        text = _as_text(series, categorical=column in CATEGORICAL)
         if not optional:
-            as_str = series.astype("string")
-            missing = missing | (as_str.str.len() == 0).fillna(True).to_numpy()
-        if (row := _first(missing)) is not None and not optional:
-            problems.append(
-                Problem(
-                    f"expected a non-empty string, got nothing{_count(missing)}", row + 1, column
+            missing = _missing_text(text)
+            if (row := _first(missing)) is not None:
+                problems.append(
+                    Problem(
+                        f"expected a non-empty string, got nothing{_count(missing)}",
+                        row + 1,
+                        column,
+                    )
                 )
-            )
-            return None
-        return series.astype("string")
+                return None
+        return text
     numeric = pd.to_numeric(series, errors="coerce")
     values = numeric.to_numpy(dtype="float64", na_value=np.nan)
     was_given = series.notna().to_numpy()
@@ -215,7 +253,8 @@ def _check_values(cols: dict, problems: list[Problem]) -> None:
     if (tier := cols.get("tier")) is not None:
         _check_tiers(tier, problems)
     if (ids := cols.get("request_id")) is not None:
-        dup = ids.duplicated(keep="first").to_numpy()
+        unique = len(pc.unique(pa.array(ids))) == len(ids)  # hash check, fast on millions
+        dup = np.zeros(len(ids), bool) if unique else ids.duplicated(keep="first").to_numpy()
         if (row := _first(dup)) is not None:
             first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0])
             problems.append(
@@ -229,15 +268,14 @@ def _check_values(cols: dict, problems: list[Problem]) -> None:
 
 
 def _check_tiers(tier: pd.Series, problems: list[Problem]) -> None:
-    values = tier.astype("string")
-    named = values.isin(list(TIER_RANK)).to_numpy()
-    integral = values.str.fullmatch(r"-?\d+").fillna(False).to_numpy()
-    bad = ~(named | integral)
+    cats = pd.Series(tier.cat.categories, dtype=TEXT)
+    ok = (cats.isin(list(TIER_RANK)) | cats.str.fullmatch(r"-?\d+")).fillna(False)
+    bad = ~np.append(ok.to_numpy(dtype=bool), True)[tier.cat.codes.to_numpy()]
     if (row := _first(bad)) is not None:
         problems.append(
             Problem(
                 f"expected premium, standard, batch or an integer priority, got "
-                f"{values.iloc[row]!r}{_count(bad)}",
+                f"{tier.iloc[row]!r}{_count(bad)}",
                 row + 1,
                 "tier",
             )
@@ -269,7 +307,7 @@ def normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     for name in COLUMNS:
         if name in cols:
             value = cols[name]
-            out[name] = value.astype("category") if name in CATEGORICAL else value
+            out[name] = value
     for name in frame.columns:
         if str(name).startswith(EXTRA_PREFIX):
             out[name] = frame[name].to_numpy()

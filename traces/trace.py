@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from driftsched.traces.schema import COLUMNS, SCHEMA_VERSION, STR, normalise
+from driftsched.traces.schema import CATEGORICAL, COLUMNS, SCHEMA_VERSION, STR, TEXT, normalise
 
 from driftsched.atomic import atomic_path
 from driftsched.errors import InputError
@@ -90,7 +90,11 @@ def read_trace(path: str | Path) -> Trace:
         if fmt == "parquet":
             table = pq.read_table(path)
         else:
-            text_cols = {c: pa.string() for c, kind in COLUMNS.items() if kind == STR}
+            text_cols = {
+                c: pa.dictionary(pa.int32(), pa.string()) if c in CATEGORICAL else pa.string()
+                for c, kind in COLUMNS.items()
+                if kind == STR
+            }
             table = pacsv.read_csv(
                 path,
                 convert_options=pacsv.ConvertOptions(
@@ -109,5 +113,5 @@ def read_trace(path: str | Path) -> Trace:
         raise InputError(
             f"{path}: trace schema version {version} is not supported; expected {SCHEMA_VERSION}"
         )
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
     return Trace(normalise(frame, str(path)), {**meta, "schema_version": SCHEMA_VERSION})
