@@ -33,7 +33,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import pyarrow
-
     from driftsched.traces.generators import generate
     from driftsched.traces.importers import import_trace
     from driftsched.traces.trace import read_trace
@@ -70,7 +69,7 @@ def main() -> None:
     big, t_gen = timed(lambda: generate("poisson", requests=args.rows, seed=0))
     path = tmp / "big.parquet"
     _, t_write = timed(lambda: big.write(path))
-    del big
+    big = None  # free it before loading the file back
     size_mb = path.stat().st_size / 1e6
     loaded, t_read = timed(lambda: read_trace(path))
     print(
