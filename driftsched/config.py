@@ -32,11 +32,18 @@ def build(model: type[M], data: dict[str, Any], what: str) -> M:
 
 
 def parse_overrides(pairs: list[str], what: str) -> dict[str, str]:
-    """Turn ``["key=value", ...]`` into a dict; raise :class:`InputError` on a malformed pair."""
+    """Turn ``["key=value", ...]`` into a dict (``-`` in keys becomes ``_``); raise
+    :class:`InputError` on a malformed pair."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise InputError(f"{what}: expected KEY=VALUE, got {pair!r}")
         out[key.strip().replace("-", "_")] = value
     return out
+
+
+def parse_keyvals(text: str, what: str) -> dict[str, str]:
+    """Parse a compact spec ``"a=1,b=x"`` into ``{"a": "1", "b": "x"}`` (values stripped)."""
+    pairs = parse_overrides([p for p in text.split(",") if p], what)
+    return {k: v.strip() for k, v in pairs.items()}

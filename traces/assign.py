@@ -20,6 +20,7 @@ Every rule is explicit, seeded and documented in docs/traces.md:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,8 @@ from driftsched.errors import InputError
 
 #: The reference study's categories and their output caps (tokens), in bin order.
 CATEGORY_CAPS: dict[str, int] = {"short_qa": 64, "summary": 256, "technical": 384, "report": 512}
-MAX_TOKENS_RULES = ("pow2", "cap", "output")
+MaxTokensRule = Literal["pow2", "cap", "output"]
+MAX_TOKENS_RULES: tuple[str, ...] = get_args(MaxTokensRule)
 
 
 def _pairs(text: str, what: str) -> list[tuple[str, float]]:

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from driftsched.config import parse_keyvals
 from driftsched.errors import InputError
 
 
@@ -45,12 +46,7 @@ class Drift:
         kind, _, rest = text.partition(":")
         if kind not in ("step", "ramp"):
             raise InputError(f"drift {text!r}: expected it to start with 'step:' or 'ramp:'")
-        params = {}
-        for part in filter(None, rest.split(",")):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise InputError(f"drift {text!r}: expected key=value, got {part!r}")
-            params[key.strip()] = value.strip()
+        params = parse_keyvals(rest, f"drift {text!r}")
         allowed = {
             "step": {"at", "factor", "unit", "tenant", "category"},
             "ramp": {"start", "end", "factor", "unit", "tenant", "category"},

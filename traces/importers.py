@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from driftsched.traces.assign import (
-    MAX_TOKENS_RULES,
+    MaxTokensRule,
     TenantRule,
     assign_tiers,
     categories_from_output,
     max_tokens_for,
 )
-from driftsched.traces.trace import Trace
+from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, field_validator
 
 from driftsched.config import Config, build
@@ -48,7 +48,7 @@ class ImportOptions(Config):
     tenants: str = Field("uniform:3", description="tenant rule: uniform:N | weights:.. | column:..")
     tiers: str = Field("premium=1,standard=1,batch=1", description="tier shares over tenants")
     category_noise: float = Field(0.1, ge=0, le=1)
-    max_tokens_rule: str = "pow2"
+    max_tokens_rule: MaxTokensRule = "pow2"
     start_s: float = Field(0.0, ge=0, description="window start, seconds after the first request")
     duration_s: float | None = Field(None, gt=0, description="window length; None = to the end")
     rate_scale: float = Field(1.0, gt=0, description="arrival rate multiplier (times / scale)")
@@ -59,13 +59,6 @@ class ImportOptions(Config):
     @classmethod
     def _tenants_ok(cls, v: str) -> str:
         TenantRule.parse(v)
-        return v
-
-    @field_validator("max_tokens_rule")
-    @classmethod
-    def _rule_ok(cls, v: str) -> str:
-        if v not in MAX_TOKENS_RULES:
-            raise ValueError(f"expected one of {', '.join(MAX_TOKENS_RULES)}")
         return v
 
 
@@ -119,17 +112,15 @@ def finish_import(raw: RawTrace, opts: ImportOptions, source: str, path) -> Trac
     tenants = TenantRule.parse(opts.tenants).apply(frame, rng["tenant"])
     output = frame["output_tokens"].to_numpy(dtype=np.int64)
     cats = categories_from_output(output, rng["category"], opts.category_noise)
-    table = pd.DataFrame(
-        {
-            "request_id": [f"{source}-{i:07d}" for i in range(len(frame))],
-            "arrival_s": frame["arrival_s"].to_numpy(dtype=np.float64),
-            "tenant": tenants,
-            "tier": assign_tiers(tenants, opts.tiers),
-            "category": cats,
-            "prompt_tokens": frame["prompt_tokens"].to_numpy(dtype=np.int64),
-            "output_tokens": output,
-            "max_tokens": max_tokens_for(output, cats, opts.max_tokens_rule),
-        }
+    table = request_frame(
+        source,
+        frame["arrival_s"].to_numpy(dtype=np.float64),
+        tenants,
+        assign_tiers(tenants, opts.tiers),
+        cats,
+        frame["prompt_tokens"].to_numpy(dtype=np.int64),
+        output,
+        max_tokens_for(output, cats, opts.max_tokens_rule),
     )
     for col in frame.columns:
         if col.startswith("x_"):

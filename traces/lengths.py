@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from driftsched.config import parse_keyvals
 from driftsched.errors import InputError
 
 
@@ -91,7 +92,7 @@ def parse_length_spec(text: str) -> LengthDist:
     """
     kind, _, rest = text.partition(":")
     if kind == "lognormal":
-        params = _keyvals(rest, text)
+        params = parse_keyvals(rest, f"length spec {text!r}")
         try:
             return LogNormal(float(params.pop("median")), float(params.pop("sigma")))
         except (KeyError, ValueError):
@@ -108,16 +109,6 @@ def parse_length_spec(text: str) -> LengthDist:
         values = read_trace(path).frame[column].to_numpy()
         return Empirical(tuple(int(v) for v in values))
     raise InputError(f"length spec {text!r}: expected 'lognormal:...' or 'empirical:FILE[:COLUMN]'")
-
-
-def _keyvals(text: str, whole: str) -> dict[str, str]:
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise InputError(f"spec {whole!r}: expected key=value, got {part!r}")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def finalise(raw: np.ndarray, multiplier: np.ndarray | float = 1.0, cap=None) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 from driftsched.traces.assign import CATEGORY_CAPS
 from driftsched.traces.drift import Drift, combined_multiplier
 from driftsched.traces.lengths import LogNormal, finalise
-from driftsched.traces.trace import Trace
+from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, model_validator
 
 from driftsched.config import Config
@@ -149,18 +149,7 @@ def generate_paper(config: PaperConfig) -> Trace:
         raw_out[sel] = LogNormal(o.median, o.sigma).sample(rng["output"], k)
     output = finalise(raw_out, combined_multiplier(drifts, arrival_s, tenants, cats), caps)
 
-    frame = pd.DataFrame(
-        {
-            "request_id": [f"req-{i:06d}" for i in range(n)],
-            "arrival_s": arrival_s,
-            "tenant": tenants,
-            "tier": tiers,
-            "category": cats,
-            "prompt_tokens": prompt,
-            "output_tokens": output,
-            "max_tokens": caps,
-        }
-    )
+    frame = request_frame("req", arrival_s, tenants, tiers, cats, prompt, output, caps)
     return Trace.from_frame(
         frame,
         "driftsched-paper",

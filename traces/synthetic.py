@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from driftsched.traces.arrivals import arrivals_from_gaps, gamma_gaps, poisson_gaps
-from driftsched.traces.assign import MAX_TOKENS_RULES, categories_from_output, max_tokens_for
+from driftsched.traces.assign import MaxTokensRule, categories_from_output, max_tokens_for
 from driftsched.traces.drift import Drift, combined_multiplier
 from driftsched.traces.lengths import finalise, parse_length_spec
 from driftsched.traces.schema import tier_rank
-from driftsched.traces.trace import Trace
+from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, field_validator
 
 from driftsched.config import Config
@@ -60,20 +59,13 @@ class SyntheticConfig(Config):
     output_cap: int = Field(4096, ge=1, description="true outputs are clipped to this")
     prompt_cap: int = Field(8192, ge=1, description="prompts are clipped to this")
     category_noise: float = Field(0.1, ge=0, le=1)
-    max_tokens_rule: str = "pow2"
+    max_tokens_rule: MaxTokensRule = "pow2"
     drifts: tuple[str, ...] = ()
 
     @field_validator("tenants")
     @classmethod
     def _tenants_ok(cls, v: str) -> str:
         parse_tenants(v)
-        return v
-
-    @field_validator("max_tokens_rule")
-    @classmethod
-    def _rule_ok(cls, v: str) -> str:
-        if v not in MAX_TOKENS_RULES:
-            raise ValueError(f"expected one of {', '.join(MAX_TOKENS_RULES)}")
         return v
 
 
@@ -103,18 +95,8 @@ def generate_synthetic(config: SyntheticConfig) -> Trace:
     output = finalise(
         raw_out, combined_multiplier(drifts, arrival_s, tenants, cats), config.output_cap
     )
-    frame = pd.DataFrame(
-        {
-            "request_id": [f"req-{i:07d}" for i in range(n)],
-            "arrival_s": arrival_s,
-            "tenant": tenants,
-            "tier": tiers,
-            "category": cats,
-            "prompt_tokens": prompt,
-            "output_tokens": output,
-            "max_tokens": max_tokens_for(output, cats, config.max_tokens_rule),
-        }
-    )
+    max_tokens = max_tokens_for(output, cats, config.max_tokens_rule)
+    frame = request_frame("req", arrival_s, tenants, tiers, cats, prompt, output, max_tokens)
     return Trace.from_frame(
         frame, config.arrival, source=config.arrival, config=config.model_dump(mode="json")
     )

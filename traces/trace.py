@@ -68,6 +68,29 @@ class Trace:
         return path
 
 
+def request_frame(
+    id_prefix: str, arrival_s, tenant, tier, category, prompt_tokens, output_tokens, max_tokens
+) -> pd.DataFrame:
+    """A raw request table in schema column order, with ids ``<prefix>-000000``, ``-000001``...
+
+    (zero-padded to at least 6 digits). Validate it with :meth:`Trace.from_frame`.
+    """
+    n = len(arrival_s)
+    width = max(6, len(str(n - 1)))
+    return pd.DataFrame(
+        {
+            "request_id": [f"{id_prefix}-{i:0{width}d}" for i in range(n)],
+            "arrival_s": arrival_s,
+            "tenant": tenant,
+            "tier": tier,
+            "category": category,
+            "prompt_tokens": prompt_tokens,
+            "output_tokens": output_tokens,
+            "max_tokens": max_tokens,
+        }
+    )
+
+
 def _format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
