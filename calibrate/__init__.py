@@ -1,1 +1,2 @@
-"""driftsched.calibrate — see README.md (not built yet)."""
+"""driftsched.calibrate: cost-model profiles — roofline priors now (``prior``); profiling a real
+vLLM engine and fitting (issue 4) next."""

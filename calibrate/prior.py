@@ -1,0 +1,288 @@
+"""Roofline *prior* profiles for hardware we do not have: GPU spec sheet + model config.json.
+
+Not measured. Every profile made here says ``provenance.kind = "prior"``; a measured profile
+always wins. The derivation (docs/model.md has the full argument):
+
+- weights read once per step: ``const = weight_bytes / (mem_bw * eta_mem) + step_overhead_s``
+- prefill GEMMs: ``prefill_tokens = 2 * P_layers / (peak_flops * eta_flop)``
+- prefill attention: ``prefill_attention = 4 * layers * q_heads * head_dim / (peak * eta_flop)``
+  per (query, key) pair (QK^T and AV, 2 FLOPs per multiply-add)
+- logits for each sequence that samples: ``2 * P_lm_head / (peak * eta_flop)`` per request,
+  plus ``per_request_overhead_s`` (sampling, input preparation)
+- decode attention reads the KV cache: ``decode_context_tokens = kv_bytes_per_token /
+  (mem_bw * eta_mem)``, with ``kv_bytes_per_token = 2 * layers * kv_heads * head_dim * dtype``
+
+The sum of memory and compute terms is an upper bound of the roofline's ``max``; for the small
+decode batches this study runs, the weight read dominates and the bound is tight.
+KV capacity follows vLLM's sizing: ``(usable_memory * gpu_memory_utilization - weights -
+activation_reserve) / (block_size * kv_bytes_per_token)`` blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from driftsched.sim.costmodel import (
+    FEATURES,
+    PROFILE_SCHEMA_VERSION,
+    EngineSettings,
+    Profile,
+    Provenance,
+)
+from pydantic import Field
+
+from driftsched.config import Config
+from driftsched.errors import InputError, UnknownNameError
+
+SPEC_TABLE_DATE = "2026-11-24"
+
+
+class GpuSpec(Config):
+    """Public spec-sheet numbers: dense (no sparsity) fp16/bf16 tensor throughput."""
+
+    name: str
+    dense_fp16_tflops: float = Field(gt=0)
+    memory_bandwidth_gbs: float = Field(gt=0)
+    memory_gb: float = Field(gt=0)
+    usable_memory_gib: float = Field(gt=0, description="what the driver reports as total")
+    source: str
+
+
+GPUS: dict[str, GpuSpec] = {
+    g.name: g
+    for g in [
+        GpuSpec(
+            name="L4",
+            dense_fp16_tflops=121.0,
+            memory_bandwidth_gbs=300.0,
+            memory_gb=24,
+            usable_memory_gib=22.5,
+            source="NVIDIA L4 datasheet: FP16 tensor 242 TFLOPS with sparsity (121 dense), "
+            "24 GB GDDR6, 300 GB/s",
+        ),
+        GpuSpec(
+            name="A10G",
+            dense_fp16_tflops=70.0,
+            memory_bandwidth_gbs=600.0,
+            memory_gb=24,
+            usable_memory_gib=22.0,
+            source="AWS EC2 G5 documentation / NVIDIA A10G: ~70 dense FP16 tensor TFLOPS, "
+            "24 GB GDDR6, 600 GB/s",
+        ),
+        GpuSpec(
+            name="L40S",
+            dense_fp16_tflops=362.05,
+            memory_bandwidth_gbs=864.0,
+            memory_gb=48,
+            usable_memory_gib=44.4,
+            source="NVIDIA L40S datasheet: FP16 tensor 733 TFLOPS with sparsity (362 dense), "
+            "48 GB GDDR6, 864 GB/s",
+        ),
+        GpuSpec(
+            name="A100-40GB",
+            dense_fp16_tflops=312.0,
+            memory_bandwidth_gbs=1555.0,
+            memory_gb=40,
+            usable_memory_gib=39.4,
+            source="NVIDIA A100 datasheet: FP16 tensor 312 TFLOPS dense, 40 GB HBM2, 1,555 GB/s",
+        ),
+        GpuSpec(
+            name="A100-80GB",
+            dense_fp16_tflops=312.0,
+            memory_bandwidth_gbs=2039.0,
+            memory_gb=80,
+            usable_memory_gib=79.2,
+            source="NVIDIA A100 datasheet: FP16 tensor 312 TFLOPS dense, 80 GB HBM2e, "
+            "2,039 GB/s (SXM)",
+        ),
+        GpuSpec(
+            name="H100",
+            dense_fp16_tflops=989.4,
+            memory_bandwidth_gbs=3350.0,
+            memory_gb=80,
+            usable_memory_gib=79.1,
+            source="NVIDIA H100 SXM datasheet: FP16/BF16 tensor 1,979 TFLOPS with sparsity "
+            "(989 dense), 80 GB HBM3, 3.35 TB/s",
+        ),
+        GpuSpec(
+            name="H200",
+            dense_fp16_tflops=989.4,
+            memory_bandwidth_gbs=4800.0,
+            memory_gb=141,
+            usable_memory_gib=139.8,
+            source="NVIDIA H200 SXM datasheet: FP16/BF16 tensor 1,979 TFLOPS with sparsity "
+            "(989 dense), 141 GB HBM3e, 4.8 TB/s",
+        ),
+    ]
+}
+
+
+class ModelArch(Config):
+    """The fields of a Hugging Face ``config.json`` the prior needs."""
+
+    name: str
+    num_hidden_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_attention_heads: int = Field(ge=1)
+    num_key_value_heads: int | None = None
+    intermediate_size: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    tie_word_embeddings: bool = False
+    head_dim: int | None = None
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def dim_per_head(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    def layer_params(self) -> int:
+        q = self.hidden_size * self.num_attention_heads * self.dim_per_head
+        kv = 2 * self.hidden_size * self.kv_heads * self.dim_per_head
+        o = self.num_attention_heads * self.dim_per_head * self.hidden_size
+        mlp = 3 * self.hidden_size * self.intermediate_size  # gate, up, down (SwiGLU)
+        return self.num_hidden_layers * (q + kv + o + mlp)
+
+    def lm_head_params(self) -> int:
+        return self.vocab_size * self.hidden_size
+
+    def weight_params(self) -> int:
+        """All weights held in memory: layers, embedding table, LM head (shared when tied)."""
+        embed = self.vocab_size * self.hidden_size
+        return self.layer_params() + embed + (0 if self.tie_word_embeddings else embed)
+
+    def kv_bytes_per_token(self, dtype_bytes: int) -> int:
+        return 2 * self.num_hidden_layers * self.kv_heads * self.dim_per_head * dtype_bytes
+
+
+#: Architectures of models we ship priors for (values from their config.json).
+MODELS: dict[str, ModelArch] = {
+    m.name: m
+    for m in [
+        ModelArch(
+            name="Qwen/Qwen1.5-1.8B-Chat",
+            num_hidden_layers=24,
+            hidden_size=2048,
+            num_attention_heads=16,
+            num_key_value_heads=16,
+            intermediate_size=5504,
+            vocab_size=151936,
+            tie_word_embeddings=False,
+        ),
+    ]
+}
+
+
+class Efficiency(Config):
+    """Documented efficiency assumptions (fractions of peak actually achieved)."""
+
+    eta_mem: float = Field(0.75, gt=0, le=1, description="achieved / peak memory bandwidth")
+    eta_flop: float = Field(0.45, gt=0, le=1, description="achieved / peak tensor FLOP/s")
+    step_overhead_s: float = Field(0.003, ge=0, description="scheduler, launch, sync per step")
+    per_request_overhead_s: float = Field(20e-6, ge=0, description="sampling, input prep")
+    activation_reserve_gib: float = Field(1.5, ge=0, description="peak activations, graphs")
+
+
+def load_model_config(path_or_name: str) -> ModelArch:
+    """A known model name, or a path to a Hugging Face ``config.json``."""
+    if path_or_name in MODELS:
+        return MODELS[path_or_name]
+    path = Path(path_or_name)
+    if not path.is_file():
+        raise UnknownNameError("model (or config.json path)", path_or_name, list(MODELS))
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    fields = {k: data[k] for k in ModelArch.model_fields if k in data and k != "name"}
+    from driftsched.config import build
+
+    return build(
+        ModelArch, {"name": data.get("_name_or_path") or path.parent.name, **fields}, str(path)
+    )
+
+
+def derive_prior(
+    gpu: str,
+    model: str,
+    *,
+    dtype_bytes: int = 2,
+    dtype: str = "float16",
+    gpu_memory_utilization: float = 0.70,
+    max_model_len: int = 2048,
+    max_num_seqs: int = 256,
+    max_num_batched_tokens: int = 2048,
+    block_size: int = 16,
+    efficiency: Efficiency | None = None,
+    name: str | None = None,
+) -> Profile:
+    """Derive a roofline prior profile (see module docstring). Deterministic."""
+    if gpu not in GPUS:
+        raise UnknownNameError("GPU", gpu, list(GPUS))
+    spec, arch, eff = GPUS[gpu], load_model_config(model), efficiency or Efficiency()
+    bw = spec.memory_bandwidth_gbs * 1e9 * eff.eta_mem
+    flops = spec.dense_fp16_tflops * 1e12 * eff.eta_flop
+    weight_bytes_read = (arch.layer_params() + arch.lm_head_params()) * dtype_bytes
+    kv_per_token = arch.kv_bytes_per_token(dtype_bytes)
+    coefficients = {
+        "const": weight_bytes_read / bw + eff.step_overhead_s,
+        "prefill_tokens": 2 * arch.layer_params() / flops,
+        "prefill_attention": 4
+        * arch.num_hidden_layers
+        * arch.num_attention_heads
+        * arch.dim_per_head
+        / flops,
+        "prefill_requests": 2 * arch.lm_head_params() / flops + eff.per_request_overhead_s,
+        "decode_requests": 2 * (arch.layer_params() + arch.lm_head_params()) / flops
+        + eff.per_request_overhead_s,
+        "decode_context_tokens": kv_per_token / bw,
+    }
+    weight_gib = arch.weight_params() * dtype_bytes / 2**30
+    kv_gib = (
+        spec.usable_memory_gib * gpu_memory_utilization - weight_gib - eff.activation_reserve_gib
+    )
+    if kv_gib <= 0:
+        raise InputError(
+            f"{model} ({weight_gib:.1f} GiB of weights) does not fit on {gpu} at "
+            f"gpu_memory_utilization {gpu_memory_utilization}"
+        )
+    num_blocks = int(kv_gib * 2**30 // (block_size * kv_per_token))
+    slug = arch.name.split("/")[-1].lower().removesuffix("-chat")
+    return Profile(
+        schema_version=PROFILE_SCHEMA_VERSION,
+        name=name or f"{gpu.lower()}-{slug}-prior",
+        coefficients={k: float(f"{v:.6g}") for k, v in coefficients.items()},
+        units={k: FEATURES[k][0] for k in coefficients},
+        engine=EngineSettings(
+            block_size=block_size,
+            num_gpu_blocks=num_blocks,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            max_model_len=max_model_len,
+            enable_chunked_prefill=True,
+            gpu_memory_utilization=gpu_memory_utilization,
+            dtype=dtype,
+        ),
+        provenance=Provenance(
+            kind="prior",
+            hardware=f"NVIDIA {gpu}",
+            model=arch.name,
+            engine="vllm",
+            engine_version=None,
+            date=SPEC_TABLE_DATE,
+            method="roofline prior from public spec sheets and the model's config.json; "
+            "NOT MEASURED (driftsched calibrate prior)",
+            details={
+                "gpu": spec.model_dump(),
+                "model": arch.model_dump(),
+                "efficiency": eff.model_dump(),
+                "weight_gib": round(weight_gib, 3),
+                "kv_bytes_per_token": kv_per_token,
+                "kv_cache_gib": round(kv_gib, 3),
+            },
+        ),
+        fit_quality=None,
+    )

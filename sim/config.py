@@ -1,0 +1,39 @@
+"""Simulation configuration: validated, immutable, with per-field help."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from driftsched.sim.costmodel import DEFAULT_PROFILE
+from driftsched.sim.jobclass import JobClassConfig
+from pydantic import Field
+
+from driftsched.config import Config
+
+MODES = ("continuous", "microbatch")
+
+
+class SimConfig(Config):
+    """One simulation run: gateway policy + corrector + dispatch mode + engine profile."""
+
+    policy: str = Field("fifo", description="gateway policy (see driftsched sim list)")
+    policy_params: dict[str, Any] = Field(default_factory=dict)
+    corrector: str = Field("none", description="drift corrector: none | ewma | oracle")
+    corrector_params: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["continuous", "microbatch"] = "continuous"
+    max_concurrency: int = Field(64, ge=1, description="continuous: requests in the engine")
+    batch_size: int = Field(32, ge=1, description="microbatch: requests per batch (B)")
+    batch_wait_s: float = Field(0.010, ge=0, description="microbatch: max wait to fill a batch")
+    profile: str = Field(DEFAULT_PROFILE, description="cost-model profile name or path")
+    engine: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the profile's engine settings"
+    )
+    job_classes: JobClassConfig = Field(default_factory=JobClassConfig)
+    horizon_s: float | None = Field(None, gt=0, description="stop here; later work unfinished")
+    engine_impl: Literal["fast", "reference"] = Field(
+        "fast", description="fast (event bookkeeping) or reference (literal per-request loop)"
+    )
+    timeseries_dt_s: float = Field(0.5, gt=0, description="time-series sampling interval")
+    oversize: Literal["error", "drop"] = Field(
+        "error", description="requests longer than max_model_len: refuse the trace, or drop them"
+    )

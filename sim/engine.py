@@ -1,0 +1,240 @@
+"""The engine model: vLLM V1's scheduler as a pure state machine (no clock, no SimPy).
+
+``plan = engine.schedule()`` decides one step; the caller runs it for
+``cost_model.step_time(plan.shape)`` seconds; ``engine.complete(plan)`` applies the result and
+returns which requests produced their first token and which finished.
+
+Semantics (vLLM ``vllm/v1/core/sched/scheduler.py`` and ``kv_cache_manager.py``, FCFS policy):
+
+1. **Running requests first**, in running order, while the token budget
+   (``max_num_batched_tokens``) lasts: each is given ``min(num_tokens - num_computed_tokens,
+   budget)`` tokens — 1 for a decoding request, a chunk for one still prefilling. Each needs KV
+   slots for ``num_computed_tokens + new`` tokens; if the blocks are not free, the **last**
+   running request is preempted (recompute: its blocks are freed, ``num_computed_tokens`` resets
+   to 0 and it goes to the **head** of the waiting queue) and the allocation is retried; when the
+   request itself was the last one, it is preempted and the loop stops.
+2. **Then waiting requests** — only if nothing was preempted this step — in queue order while
+   budget is left and fewer than ``max_num_seqs`` run: each gets ``min(num_tokens, budget)``
+   tokens (a chunk when chunked prefill is on; without it a prompt that does not fit stops the
+   loop) if its KV blocks are free, otherwise the loop stops (no preemption for waiting ones).
+3. **After the step** every request whose computed tokens reach its ``num_tokens`` samples one
+   token (the first at the end of the step that completes its prefill); it finishes at the end
+   of the step that produces its ``target_tokens``-th token, and its blocks are freed.
+
+This module holds the request state, the plan types and :class:`ReferenceEngine`, a literal
+per-request implementation. :mod:`driftsched.sim.fastengine` gives the same plans step for step
+while doing work only for requests whose state changes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from driftsched.sim.costmodel import BatchShape, EngineSettings, chunk_attention
+from driftsched.sim.kvcache import BlockPool, blocks_for
+
+WAITING, PREFILL, DECODE, FINISHED = "waiting", "prefill", "decode", "finished"
+
+
+@dataclass(slots=True, eq=False)
+class EngineRequest:
+    """Engine-side request state (vLLM's ``Request``): one progress counter chasing another.
+
+    ``num_tokens = prompt_tokens + num_output_tokens``; the request is decoding once a token has
+    been sampled after its last (re)prefill. ``target_tokens`` is how many tokens the engine
+    will generate (the trace's ``output_tokens``; the engine generates them, policies never see
+    them).
+    """
+
+    index: int
+    prompt_tokens: int
+    target_tokens: int
+    num_computed_tokens: int = 0
+    num_output_tokens: int = 0
+    num_blocks: int = 0
+    num_preemptions: int = 0
+    phase: str = WAITING
+    # fast-engine bookkeeping for decoding requests: counters are c0/o0 at tick t0 and grow by
+    # one per step; gen invalidates stale heap entries.
+    t0: int = 0
+    c0: int = 0
+    o0: int = 0
+    gen: int = 0
+
+    @property
+    def num_tokens(self) -> int:
+        return self.prompt_tokens + self.num_output_tokens
+
+
+@dataclass(slots=True)
+class StepPlan:
+    """One step's schedule. ``chunks`` are the (request, tokens) pairs of prefill-phase requests;
+    decoding requests get one token each (``decode_requests`` of them)."""
+
+    tick: int
+    chunks: list[tuple[EngineRequest, int]]
+    decode_requests: int
+    decode_context_tokens: int
+    preempted: list[EngineRequest] = field(default_factory=list)
+    admitted: list[EngineRequest] = field(default_factory=list)
+    decodes: list[EngineRequest] | None = None  # explicit list (reference engine, slow steps)
+    slow: bool = False  # fast engine: this step took the exact per-request path
+    shape: BatchShape | None = None  # set when the plan is final, before any state changes
+
+    def finalise(self) -> StepPlan:
+        """Compute :attr:`shape` from the plan (call before :meth:`complete` mutates state)."""
+        self.shape = BatchShape(
+            prefill_tokens=sum(n for _, n in self.chunks),
+            prefill_attention=sum(
+                chunk_attention(n, r.num_computed_tokens) for r, n in self.chunks
+            ),
+            prefill_requests=len(self.chunks),
+            decode_requests=self.decode_requests,
+            decode_context_tokens=self.decode_context_tokens,
+        )
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not self.chunks and not self.decode_requests
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    first_token: list[EngineRequest]
+    finished: list[EngineRequest]
+
+
+class EngineBase:
+    """Queues, block pool and the parts of the algorithm both engines share."""
+
+    def __init__(self, settings: EngineSettings):
+        if settings.max_num_batched_tokens < settings.max_num_seqs:
+            raise ValueError("max_num_batched_tokens must be >= max_num_seqs")
+        self.settings = settings
+        self.block_size = settings.block_size
+        self.pool = BlockPool(settings.num_gpu_blocks)
+        self.waiting: deque[EngineRequest] = deque()
+        self.running: dict[int, EngineRequest] = {}  # insertion-ordered: running order
+        self.tick = 0
+
+    def add(self, req: EngineRequest) -> None:
+        """Queue a new request at the tail of the waiting queue."""
+        req.phase = WAITING
+        self.waiting.append(req)
+
+    def has_work(self) -> bool:
+        return bool(self.running or self.waiting)
+
+    def _preempt(self, req: EngineRequest) -> None:
+        self.pool.give(req.num_blocks)
+        req.num_blocks = 0
+        req.num_computed_tokens = 0
+        req.num_preemptions += 1
+        req.phase = WAITING
+        req.gen += 1
+        self.waiting.appendleft(req)
+
+    def _allocate(self, req: EngineRequest, new_tokens: int) -> bool:
+        need = blocks_for(req.num_computed_tokens + new_tokens, self.block_size) - req.num_blocks
+        if need <= 0:
+            return True
+        if self.pool.take(need):
+            req.num_blocks += need
+            return True
+        return False
+
+    def _schedule_running(
+        self, order: list[EngineRequest], budget: int, plan: StepPlan, decodes: list[EngineRequest]
+    ) -> int:
+        """The exact running loop over ``order`` (materialised requests); returns the budget
+        left. Preempted requests leave ``self.running``."""
+        i = 0
+        while i < len(order) and budget > 0:
+            req = order[i]
+            new = min(req.num_tokens - req.num_computed_tokens, budget)
+            while not self._allocate(req, new):
+                victim = order.pop()
+                del self.running[victim.index]
+                self._preempt(victim)
+                plan.preempted.append(victim)
+                if victim is req:
+                    return budget
+            if req.phase == DECODE:
+                decodes.append(req)
+                plan.decode_requests += 1
+                plan.decode_context_tokens += req.num_computed_tokens + 1
+            else:
+                plan.chunks.append((req, new))
+            budget -= new
+            i += 1
+        return budget
+
+    def _schedule_waiting(self, budget: int, plan: StepPlan) -> None:
+        max_seqs, chunked = self.settings.max_num_seqs, self.settings.enable_chunked_prefill
+        while self.waiting and budget > 0 and len(self.running) < max_seqs:
+            req = self.waiting[0]
+            new = req.num_tokens - req.num_computed_tokens
+            if not chunked and new > budget:
+                break
+            new = min(new, budget)
+            if not self._allocate(req, new):
+                break
+            self.waiting.popleft()
+            req.phase = PREFILL
+            self.running[req.index] = req
+            plan.chunks.append((req, new))
+            plan.admitted.append(req)
+            budget -= new
+
+    def _finish(self, req: EngineRequest, outcome: StepOutcome) -> None:
+        self.pool.give(req.num_blocks)
+        req.num_blocks = 0
+        req.phase = FINISHED
+        req.gen += 1
+        del self.running[req.index]
+        outcome.finished.append(req)
+
+    def _advance(self, req: EngineRequest, new: int, outcome: StepOutcome) -> bool:
+        """Apply ``new`` computed tokens; sample when caught up. Returns True if a token was
+        sampled and the request continues decoding."""
+        req.num_computed_tokens += new
+        if req.num_computed_tokens < req.num_tokens:
+            return False
+        if req.num_output_tokens == 0:
+            outcome.first_token.append(req)
+        req.num_output_tokens += 1
+        if req.num_output_tokens >= req.target_tokens:
+            self._finish(req, outcome)
+            return False
+        req.phase = DECODE
+        return True
+
+
+class ReferenceEngine(EngineBase):
+    """Literal per-request implementation of the semantics in the module docstring."""
+
+    def schedule(self) -> StepPlan:
+        plan = StepPlan(self.tick, [], 0, 0, decodes=[])
+        budget = self._schedule_running(
+            list(self.running.values()), self.settings.max_num_batched_tokens, plan, plan.decodes
+        )
+        if not plan.preempted:
+            self._schedule_waiting(budget, plan)
+        return plan.finalise()
+
+    def complete(self, plan: StepPlan) -> StepOutcome:
+        outcome = StepOutcome([], [])
+        for req in plan.decodes:
+            self._advance(req, 1, outcome)
+        for req, new in plan.chunks:
+            self._advance(req, new, outcome)
+        self.tick += 1
+        return outcome
+
+    def scheduled_tokens(self, plan: StepPlan) -> dict[int, int]:
+        """``{request index: tokens}`` for the step (vLLM's ``num_scheduled_tokens``)."""
+        out = {r.index: 1 for r in plan.decodes}
+        out.update((r.index, n) for r, n in plan.chunks)
+        return out

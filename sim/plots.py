@@ -1,0 +1,76 @@
+"""Figures for simulation results (matplotlib, Agg backend; written atomically as PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: str | Path) -> Path:
+    from driftsched.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    _plt().close(fig)
+    return Path(path)
+
+
+def latency_cdfs(runs: dict[str, pd.DataFrame], metrics=("e2e_s", "ttft_s", "queue_wait_s")):
+    """A row of CDF panels, one line per labelled run (records frames)."""
+    plt = _plt()
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(5 * len(metrics), 4), constrained_layout=True
+    )
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for label, rec in runs.items():
+            v = np.sort(rec.loc[rec["finished"], metric].dropna().to_numpy())
+            if v.size:
+                ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=label)
+        ax.set(
+            xlabel=metric.replace("_s", " (s)").replace("_", " "),
+            ylabel="fraction",
+            title=f"CDF of {metric.removesuffix('_s').replace('_', ' ')}",
+        )
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return fig
+
+
+def queue_depth(series: pd.DataFrame):
+    plt = _plt()
+    fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, constrained_layout=True)
+    for tier in ("premium", "standard", "batch"):
+        a.plot(series["time_s"], series[f"queue_{tier}"], label=tier)
+    a.plot(series["time_s"], series["queue_total"], color="k", lw=1, label="total")
+    a.set(ylabel="gateway queue", title="Queue depth per tier")
+    a.legend(fontsize=8)
+    b.plot(series["time_s"], series["engine_running"], label="running batch size")
+    b.plot(series["time_s"], series["engine_waiting"], label="engine waiting")
+    b2 = b.twinx()
+    b2.plot(series["time_s"], series["kv_utilisation"], color="tab:red", lw=0.8)
+    b2.set_ylabel("KV utilisation", color="tab:red")
+    b.set(xlabel="time (s)", ylabel="requests")
+    b.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def corrector_bias(series: pd.DataFrame):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4), constrained_layout=True)
+    for key, sub in series.groupby("key", sort=True):
+        ax.plot(sub["time_s"], sub["value"], label=key)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set(xlabel="time (s)", ylabel="value", title="Corrector state over time")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,49 @@
+"""What the gateway knows about a request, and what policies and correctors may see.
+
+The true output length is *not* a field of :class:`Admission` or :class:`RequestView`: a policy
+or corrector handed one of these cannot read it, by construction. The simulator keeps the truth
+in its own arrays, indexed by ``index``, and only the engine (which generates the tokens) and the
+oracle corrector (explicitly given a ``truth`` function) ever consult it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request as it reaches the gateway, before any estimate: the client-visible fields."""
+
+    index: int  # row in the trace; unique within a run
+    request_id: str
+    arrival_s: float
+    tenant: str
+    tier: str
+    tier_rank: int  # premium 1, standard 2, batch 3, or the integer tier; lower goes first
+    category: str
+    prompt_tokens: int
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """A queued request as a gateway policy sees it: the admission plus the gateway's estimate."""
+
+    index: int
+    request_id: str
+    arrival_s: float
+    tenant: str
+    tier: str
+    tier_rank: int
+    category: str
+    prompt_tokens: int
+    max_tokens: int
+    estimate_tokens: int  # the drift corrector's output-length estimate at admission
+    est_class: str  # job class under the estimate: short | medium | long
+    seq: int  # admission order within the gateway (ties are broken by it)
+
+    @property
+    def budget_tokens(self) -> int:
+        """Estimated total work: prompt plus estimated output tokens."""
+        return self.prompt_tokens + self.estimate_tokens

@@ -1,0 +1,173 @@
+"""A simulation's result: per-request records, time series, summaries, files and figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from driftsched.sim import metrics, plots
+
+from driftsched.atomic import atomic_path, write_text
+
+SERIES_COLUMNS = [
+    "time_s",
+    "queue_total",
+    "queue_premium",
+    "queue_standard",
+    "queue_batch",
+    "engine_running",
+    "engine_waiting",
+    "kv_utilisation",
+]
+
+
+@dataclass
+class SimResult:
+    """``records``: one row per request (see docs/model.md for every column); ``series``: sampled
+    queue depth, batch size, KV utilisation; ``corrector_series``: corrector state after every
+    finish; ``meta``: config, profile provenance, labels."""
+
+    records: pd.DataFrame
+    series: pd.DataFrame
+    corrector_series: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> dict:
+        return {k: self.meta[k] for k in metrics.LABELS}
+
+    @property
+    def label(self) -> str:
+        oracle = " [ORACLE]" if self.meta.get("oracle") else ""
+        return f"{self.meta['policy']}/{self.meta['corrector']}{oracle}"
+
+    @classmethod
+    def from_run(cls, run, trace) -> SimResult:
+        f, cfg = run.frame, run.config
+        t = run.times
+        rec = pd.DataFrame(
+            {
+                "request_id": f["request_id"],
+                "tenant": f["tenant"],
+                "tier": f["tier"],
+                "category": f["category"],
+                "arrival_s": run.arrival_s,
+                "dispatch_s": t["dispatch_s"],
+                "scheduled_s": t["scheduled_s"],
+                "first_token_s": t["first_token_s"],
+                "finish_s": t["finish_s"],
+                "done_s": t["done_s"],
+            }
+        )
+        rec["queue_wait_s"] = rec["dispatch_s"] - rec["arrival_s"]
+        rec["ttft_s"] = rec["first_token_s"] - rec["arrival_s"]
+        rec["e2e_s"] = rec["done_s"] - rec["arrival_s"]
+        out = run.output_tokens
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rec["tpot_s"] = np.where(
+                out > 1, (rec["finish_s"] - rec["first_token_s"]) / (out - 1), np.nan
+            )
+        rec["prompt_tokens"] = run.prompt_tokens
+        rec["output_tokens"] = out
+        rec["estimate_tokens"] = run.estimate
+        rec["est_class"] = pd.Categorical(run.est_class)
+        jc = cfg.job_classes
+        rec["true_class"] = pd.Categorical(
+            [jc.classify(int(p), int(o)) for p, o in zip(run.prompt_tokens, out, strict=True)]
+        )
+        rec["preemptions"] = run.preemptions
+        rec["batch_id"] = run.batch_id
+        rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
+        for slo in ("ttft_slo_s", "e2e_slo_s"):
+            if slo in f.columns:
+                rec[slo] = f[slo].to_numpy()
+        unseen = np.isnan(rec["dispatch_s"].to_numpy()) & (rec["arrival_s"] > run.env.now)
+        rec.loc[unseen, "estimate_tokens"] = 0  # never arrived before the horizon
+        series = pd.DataFrame(run.series, columns=SERIES_COLUMNS)
+        cs = [
+            (t_s, cat, key, val)
+            for t_s, cat, state in run.corrector_series
+            for key, val in state.items()
+        ]
+        corr = pd.DataFrame(cs, columns=["time_s", "category", "key", "value"])
+        meta = {
+            "policy": cfg.policy,
+            "corrector": cfg.corrector,
+            "mode": cfg.mode,
+            "oracle": cfg.corrector == "oracle",
+            "config": cfg.model_dump(mode="json"),
+            "profile": {
+                "name": run.profile.name,
+                "kind": run.profile.kind,
+                "hardware": run.profile.provenance.hardware,
+                "model": run.profile.provenance.model,
+            },
+            "engine": run.settings.model_dump(mode="json"),
+            "trace": {k: v for k, v in trace.meta.items() if k in ("source", "schema_version")},
+            "dropped_oversize": len(trace) - len(f),
+            "simulated_until_s": float(run.env.now),
+        }
+        return cls(rec, series, corr, meta)
+
+    # -- summaries ---------------------------------------------------------------------------
+    def summary(self, by: str | None = None) -> pd.DataFrame:
+        """One row (``by=None``) or one per ``"tier"`` / ``"tenant"``, labelled."""
+        return metrics.summary(self.records, by, self.labels)
+
+    # -- figures -----------------------------------------------------------------------------
+    def plot_cdf(self):
+        return plots.latency_cdfs({self.label: self.records})
+
+    def plot_queue_depth(self):
+        return plots.queue_depth(self.series)
+
+    def plot_corrector(self):
+        return plots.corrector_bias(self.corrector_series) if len(self.corrector_series) else None
+
+    # -- files -------------------------------------------------------------------------------
+    def write(self, out_dir: str | Path, plots_too: bool = True) -> Path:
+        """Write records (Parquet), summaries (JSON + CSV), series and figures into ``out_dir``.
+        Each file is written atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_parquet(self.records, out / "records.parquet")
+        write_parquet(self.series, out / "timeseries.parquet")
+        write_parquet(self.corrector_series, out / "corrector.parquet")
+        overall = self.summary()
+        write_csv(overall, out / "summary.csv")
+        write_csv(self.summary("tier"), out / "summary_by_tier.csv")
+        write_csv(self.summary("tenant"), out / "summary_by_tenant.csv")
+        payload = {"meta": self.meta, "summary": _jsonable(overall.iloc[0].to_dict())}
+        write_text(out / "summary.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        if plots_too:
+            plots.save(self.plot_cdf(), out / "latency_cdf.png")
+            plots.save(self.plot_queue_depth(), out / "queue_depth.png")
+            fig = self.plot_corrector()
+            if fig is not None:
+                plots.save(fig, out / "corrector_bias.png")
+        return out
+
+
+def _jsonable(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (np.floating, float)):
+            out[k] = None if np.isnan(v) else float(v)
+        elif isinstance(v, np.integer):
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False, compression="zstd")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.9g")
