@@ -7,6 +7,7 @@ Every user error surfaces as one line ``error: ...`` on stderr and exit code 2 (
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,9 @@ traces_app = typer.Typer(
     help="Generate, import, validate and describe request traces.", no_args_is_help=True
 )
 app.add_typer(traces_app, name="traces")
+sim_app = typer.Typer(help="Simulate gateway policies and drift correctors on a trace.",
+                      no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
 
 Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
 Sets = Annotated[
@@ -211,6 +215,142 @@ def traces_convert(
     from driftsched.traces.trace import read_trace
 
     _written(read_trace(source), target)
+
+
+# -- sim ------------------------------------------------------------------------------------
+TraceOpt = Annotated[Path | None, typer.Option(
+    "--trace", "-t", help="trace file; default: the study's workload (driftsched-paper, seed 0)")]
+ProfileOpt = Annotated[str | None, typer.Option(help="cost-model profile name or JSON path")]
+ModeOpt = Annotated[str | None, typer.Option(help="continuous | microbatch")]
+
+
+def _trace(path: Path | None):
+    from driftsched.console import console
+    from driftsched.traces.generators import generate
+    from driftsched.traces.trace import read_trace
+
+    if path is not None:
+        return read_trace(path)
+    console.print("trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE "
+                  "for another)", soft_wrap=True)
+    return generate("driftsched-paper")
+
+
+def _sim_config(sets, **given):
+    from driftsched.config import build
+    from driftsched.sim.config import SimConfig
+
+    params = {k: v for k, v in given.items() if v is not None}
+    params.update(_overrides(sets, "simulation config"))
+    return build(SimConfig, params, "simulation config")
+
+
+def _profile_note(config) -> None:
+    from driftsched.console import console
+    from driftsched.sim.costmodel import load_profile
+
+    p = load_profile(config.profile)
+    kind = "PRIOR (derived from specs, not measured)" if p.kind == "prior" else "measured"
+    console.print(f"profile: {p.name} — {kind}; {p.provenance.hardware}, {p.provenance.model}",
+                  soft_wrap=True)
+
+
+SUMMARY_COLUMNS = ["requests", "finished", "e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s",
+                   "queue_wait_p50_s", "queue_wait_p99_s", "queue_wait_max_s",
+                   "output_tokens_per_s", "est_mae_tokens", "class_agreement", "preemptions"]
+
+
+COMPACT_COLUMNS = ["policy", "corrector", "e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s",
+                   "queue_wait_max_s", "output_tokens_per_s", "est_mae_tokens",
+                   "class_agreement", "jain_fairness"]
+
+
+@sim_app.command("run")
+def sim_run(
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    trace: TraceOpt = None,
+    policy: Annotated[str | None, typer.Option(help="fifo | priority | weighted | sjf | aging")]
+    = None,
+    corrector: Annotated[str | None, typer.Option(help="none | ewma | oracle")] = None,
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    sets: Sets = None,
+) -> None:
+    """Simulate one policy and corrector; print the summary; write records, summaries, plots."""
+    from driftsched.console import console, table
+    from driftsched.sim.simulation import simulate
+
+    tr = _trace(trace)
+    config = _sim_config(sets, policy=policy, corrector=corrector, mode=mode, profile=profile)
+    _profile_note(config)
+    result = simulate(tr, config)
+    if result.meta["oracle"]:
+        console.print("[bold]corrector oracle reads the true lengths: an upper bound, not a "
+                      "deployable policy[/]")
+    console.print(table(result.summary()[SUMMARY_COLUMNS],
+                        f"{config.policy} / {config.corrector} / {config.mode}"))
+    console.print(table(result.summary("tier")[["tier", *SUMMARY_COLUMNS]], "by tier"))
+    result.write(output)
+    console.print(f"wrote {output}/ (records.parquet, summary.json/csv, timeseries, plots)")
+
+
+@sim_app.command("compare")
+def sim_compare(
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    trace: TraceOpt = None,
+    policies: Annotated[str, typer.Option(help="'all' or a comma list")] = "all",
+    correctors: Annotated[str, typer.Option(help="'all' or a comma list")] = "none,ewma",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    sets: Sets = None,
+) -> None:
+    """Every policy x corrector on one trace: one table (Markdown + CSV) and one CDF figure."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.console import console, table
+    from driftsched.sim.compare import compare
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.policies import POLICIES, parse_names
+
+    pols = parse_names(policies, POLICIES, "policy")
+    cors = parse_names(correctors, CORRECTORS, "corrector")
+    tr = _trace(trace)
+    config = _sim_config(sets, mode=mode, profile=profile)
+    _profile_note(config)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeRemainingColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task("simulating", total=len(pols) * len(cors))
+        result = compare(tr, pols, cors, config,
+                         progress=lambda label: bar.update(task, advance=1, description=label))
+    console.print(table(result.table()[COMPACT_COLUMNS], f"{config.mode} mode (all columns in "
+                        f"{output}/compare.csv)"))
+    if "oracle" in cors:
+        console.print("corrector 'oracle' reads the true lengths: an upper bound only")
+    result.write(output)
+    console.print(f"wrote {output}/compare.csv, compare.md, compare_cdf.png and runs/")
+
+
+@sim_app.command("list")
+def sim_list() -> None:
+    """List policies, correctors and bundled cost-model profiles."""
+    import pandas as pd
+
+    from driftsched.console import console, table
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.costmodel import bundled_profiles, load_profile
+    from driftsched.sim.policies import POLICIES
+
+    def doc(cls) -> str:
+        text = sys.modules[cls.__module__].__doc__ or ""
+        return text.strip().split("\n\n")[0].replace("\n", " ")
+
+    rows = [("policy", n, doc(c)) for n, (c, _) in POLICIES.items()]
+    rows += [("corrector", n, doc(c)) for n, (c, _) in CORRECTORS.items()]
+    for name in bundled_profiles():
+        p = load_profile(name)
+        rows.append(("profile", name, f"{p.kind}: {p.provenance.hardware}, {p.provenance.model}"))
+    console.print(table(pd.DataFrame(rows, columns=["kind", "name", "what"])))
 
 
 def main() -> None:

@@ -79,6 +79,8 @@ class SimResult:
             [jc.classify(int(p), int(o)) for p, o in zip(run.prompt_tokens, out, strict=True)]
         )
         rec["preemptions"] = run.preemptions
+        rec["generated_tokens"] = run.generated
+        rec["dispatch_order"] = run.dispatch_order
         rec["batch_id"] = run.batch_id
         rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
         for slo in ("ttft_slo_s", "e2e_slo_s"):

@@ -63,6 +63,9 @@ class Run:
         self.est_class = np.empty(n, dtype=object)
         self.batch_id = np.full(n, -1, dtype=np.int64)
         self.preemptions = np.zeros(n, dtype=np.int64)
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.dispatch_order = np.full(n, -1, dtype=np.int64)
+        self._dispatched = 0
         self.admissions: list[Admission] = []
         self.in_engine = 0
         self.series: list[tuple] = []
@@ -113,6 +116,8 @@ class Run:
 
     def dispatch(self, index: int, batch: int = -1) -> None:
         self.times["dispatch_s"][index] = self.env.now
+        self.dispatch_order[index] = self._dispatched
+        self._dispatched += 1
         self.batch_id[index] = batch
         self.engine.add(
             EngineRequest(index, int(self.prompt_tokens[index]), int(self.output_tokens[index]))
@@ -175,6 +180,7 @@ class Run:
         i, now = req.index, self.env.now
         self.times["finish_s"][i] = now
         self.preemptions[i] = req.num_preemptions
+        self.generated[i] = req.num_output_tokens
         self.in_engine -= 1
         self.gateway.finished(self.admissions[i], req.num_output_tokens)
         state = self.gateway.corrector.state()
