@@ -25,8 +25,9 @@ traces_app = typer.Typer(
     help="Generate, import, validate and describe request traces.", no_args_is_help=True
 )
 app.add_typer(traces_app, name="traces")
-sim_app = typer.Typer(help="Simulate gateway policies and drift correctors on a trace.",
-                      no_args_is_help=True)
+sim_app = typer.Typer(
+    help="Simulate gateway policies and drift correctors on a trace.", no_args_is_help=True
+)
 app.add_typer(sim_app, name="sim")
 
 Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
@@ -218,8 +219,12 @@ def traces_convert(
 
 
 # -- sim ------------------------------------------------------------------------------------
-TraceOpt = Annotated[Path | None, typer.Option(
-    "--trace", "-t", help="trace file; default: the study's workload (driftsched-paper, seed 0)")]
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace", "-t", help="trace file; default: the study's workload (driftsched-paper, seed 0)"
+    ),
+]
 ProfileOpt = Annotated[str | None, typer.Option(help="cost-model profile name or JSON path")]
 ModeOpt = Annotated[str | None, typer.Option(help="continuous | microbatch")]
 
@@ -231,8 +236,10 @@ def _trace(path: Path | None):
 
     if path is not None:
         return read_trace(path)
-    console.print("trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE "
-                  "for another)", soft_wrap=True)
+    console.print(
+        "trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE for another)",
+        soft_wrap=True,
+    )
     return generate("driftsched-paper")
 
 
@@ -251,26 +258,50 @@ def _profile_note(config) -> None:
 
     p = load_profile(config.profile)
     kind = "PRIOR (derived from specs, not measured)" if p.kind == "prior" else "measured"
-    console.print(f"profile: {p.name} — {kind}; {p.provenance.hardware}, {p.provenance.model}",
-                  soft_wrap=True)
+    console.print(
+        f"profile: {p.name} — {kind}; {p.provenance.hardware}, {p.provenance.model}", soft_wrap=True
+    )
 
 
-SUMMARY_COLUMNS = ["requests", "finished", "e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s",
-                   "queue_wait_p50_s", "queue_wait_p99_s", "queue_wait_max_s",
-                   "output_tokens_per_s", "est_mae_tokens", "class_agreement", "preemptions"]
+SUMMARY_COLUMNS = [
+    "requests",
+    "finished",
+    "e2e_p50_s",
+    "e2e_p99_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "queue_wait_p50_s",
+    "queue_wait_p99_s",
+    "queue_wait_max_s",
+    "output_tokens_per_s",
+    "est_mae_tokens",
+    "class_agreement",
+    "preemptions",
+]
 
 
-COMPACT_COLUMNS = ["policy", "corrector", "e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s",
-                   "queue_wait_max_s", "output_tokens_per_s", "est_mae_tokens",
-                   "class_agreement", "jain_fairness"]
+COMPACT_COLUMNS = [
+    "policy",
+    "corrector",
+    "e2e_p50_s",
+    "e2e_p99_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "queue_wait_max_s",
+    "output_tokens_per_s",
+    "est_mae_tokens",
+    "class_agreement",
+    "jain_fairness",
+]
 
 
 @sim_app.command("run")
 def sim_run(
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
     trace: TraceOpt = None,
-    policy: Annotated[str | None, typer.Option(help="fifo | priority | weighted | sjf | aging")]
-    = None,
+    policy: Annotated[
+        str | None, typer.Option(help="fifo | priority | weighted | sjf | aging")
+    ] = None,
     corrector: Annotated[str | None, typer.Option(help="none | ewma | oracle")] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -285,10 +316,16 @@ def sim_run(
     _profile_note(config)
     result = simulate(tr, config)
     if result.meta["oracle"]:
-        console.print("[bold]corrector oracle reads the true lengths: an upper bound, not a "
-                      "deployable policy[/]")
-    console.print(table(result.summary()[SUMMARY_COLUMNS],
-                        f"{config.policy} / {config.corrector} / {config.mode}"))
+        console.print(
+            "[bold]corrector oracle reads the true lengths: an upper bound, not a "
+            "deployable policy[/]"
+        )
+    console.print(
+        table(
+            result.summary()[SUMMARY_COLUMNS],
+            f"{config.policy} / {config.corrector} / {config.mode}",
+        )
+    )
     console.print(table(result.summary("tier")[["tier", *SUMMARY_COLUMNS]], "by tier"))
     result.write(output)
     console.print(f"wrote {output}/ (records.parquet, summary.json/csv, timeseries, plots)")
@@ -317,14 +354,28 @@ def sim_compare(
     tr = _trace(trace)
     config = _sim_config(sets, mode=mode, profile=profile)
     _profile_note(config)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeRemainingColumn(), console=console,
-                  transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("simulating", total=len(pols) * len(cors))
-        result = compare(tr, pols, cors, config,
-                         progress=lambda label: bar.update(task, advance=1, description=label))
-    console.print(table(result.table()[COMPACT_COLUMNS], f"{config.mode} mode (all columns in "
-                        f"{output}/compare.csv)"))
+        result = compare(
+            tr,
+            pols,
+            cors,
+            config,
+            progress=lambda label: bar.update(task, advance=1, description=label),
+        )
+    console.print(
+        table(
+            result.table()[COMPACT_COLUMNS],
+            f"{config.mode} mode (all columns in {output}/compare.csv)",
+        )
+    )
     if "oracle" in cors:
         console.print("corrector 'oracle' reads the true lengths: an upper bound only")
     result.write(output)

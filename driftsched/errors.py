@@ -18,7 +18,7 @@ class InputError(DriftschedError):
     """A file, row, column or option value is not what was expected."""
 
 
-class UnknownNameError(DriftschedError):
+class UnknownNameError(InputError):
     """A name looked up in a registry table does not exist; the message lists the valid names."""
 
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):

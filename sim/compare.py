@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from driftsched.atomic import write_text
 from driftsched.sim import plots
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import load_profile
@@ -16,11 +14,29 @@ from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
 from driftsched.traces.trace import Trace
 
+from driftsched.atomic import write_text
+
 #: the columns of the comparison table, in order
-TABLE_COLUMNS = ["policy", "corrector", "mode", "requests", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
-                 "ttft_p50_s", "ttft_p99_s", "queue_wait_p50_s", "queue_wait_p99_s",
-                 "queue_wait_max_s", "output_tokens_per_s", "est_mae_tokens", "est_rmse_tokens",
-                 "class_agreement", "jain_fairness", "preemptions"]
+TABLE_COLUMNS = [
+    "policy",
+    "corrector",
+    "mode",
+    "requests",
+    "e2e_p50_s",
+    "e2e_p90_s",
+    "e2e_p99_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "queue_wait_p50_s",
+    "queue_wait_p99_s",
+    "queue_wait_max_s",
+    "output_tokens_per_s",
+    "est_mae_tokens",
+    "est_rmse_tokens",
+    "class_agreement",
+    "jain_fairness",
+    "preemptions",
+]
 
 
 @dataclass
@@ -57,16 +73,23 @@ def to_markdown(table: pd.DataFrame) -> str:
             return f"{v:.4g}"
         return str(v)
 
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
+    lines = [
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
-def compare(trace: Trace, policies: list[str], correctors: list[str],
-            base: SimConfig | None = None,
-            progress: Callable[[str], None] | None = None) -> Comparison:
+def compare(
+    trace: Trace,
+    policies: list[str],
+    correctors: list[str],
+    base: SimConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
     """Simulate every combination (policies outer, correctors inner). ``progress`` is called
     with each run's label after it finishes."""
     base = base or SimConfig()

@@ -57,13 +57,13 @@ def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
     out["output_tokens_per_s"] = (
         float(done["output_tokens"].sum() / span) if span and span > 0 else float("nan")
     )
-    err = (rec["estimate_tokens"] - rec["output_tokens"]).to_numpy(dtype=float)
+    admitted = rec[rec["est_class"].notna()]  # requests that reached the gateway
+    err = (admitted["estimate_tokens"] - admitted["output_tokens"]).to_numpy(dtype=float)
     out["est_mae_tokens"] = float(np.abs(err).mean()) if err.size else float("nan")
     out["est_rmse_tokens"] = float(np.sqrt((err**2).mean())) if err.size else float("nan")
     out["est_bias_tokens"] = float(err.mean()) if err.size else float("nan")
-    out["class_agreement"] = (
-        float((rec["est_class"] == rec["true_class"]).mean()) if len(rec) else float("nan")
-    )
+    agree = admitted["est_class"] == admitted["true_class"]
+    out["class_agreement"] = float(agree.mean()) if len(admitted) else float("nan")
     out["preemptions"] = int(rec["preemptions"].sum())
     for slo in ("ttft", "e2e"):
         col = f"{slo}_slo_s"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from driftsched.sim import metrics, plots
+from driftsched.sim.jobclass import CLASSES
 
 from driftsched.atomic import atomic_path, write_text
 
@@ -73,10 +74,11 @@ class SimResult:
         rec["prompt_tokens"] = run.prompt_tokens
         rec["output_tokens"] = out
         rec["estimate_tokens"] = run.estimate
-        rec["est_class"] = pd.Categorical(run.est_class)
+        rec["est_class"] = pd.Categorical(run.est_class, categories=CLASSES)
         jc = cfg.job_classes
         rec["true_class"] = pd.Categorical(
-            [jc.classify(int(p), int(o)) for p, o in zip(run.prompt_tokens, out, strict=True)]
+            [jc.classify(int(p), int(o)) for p, o in zip(run.prompt_tokens, out, strict=True)],
+            categories=CLASSES,
         )
         rec["preemptions"] = run.preemptions
         rec["generated_tokens"] = run.generated
@@ -86,8 +88,6 @@ class SimResult:
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in f.columns:
                 rec[slo] = f[slo].to_numpy()
-        unseen = np.isnan(rec["dispatch_s"].to_numpy()) & (rec["arrival_s"] > run.env.now)
-        rec.loc[unseen, "estimate_tokens"] = 0  # never arrived before the horizon
         series = pd.DataFrame(run.series, columns=SERIES_COLUMNS)
         cs = [
             (t_s, cat, key, val)
