@@ -10,6 +10,10 @@ The public Python API (stable names; everything else is internal)::
 """
 
 from driftsched.errors import DriftschedError, InputError, UnknownNameError
+from driftsched.sim.compare import compare
+from driftsched.sim.config import SimConfig
+from driftsched.sim.costmodel import load_profile
+from driftsched.sim.simulation import simulate
 from driftsched.traces.describe import summarise as describe_trace
 from driftsched.traces.generators import GENERATORS
 from driftsched.traces.generators import generate as generate_trace
@@ -22,8 +26,12 @@ __all__ = [
     "GENERATORS",
     "DriftschedError",
     "InputError",
+    "SimConfig",
     "Trace",
     "UnknownNameError",
+    "compare",
+    "load_profile",
+    "simulate",
     "describe_trace",
     "generate_trace",
     "import_trace",

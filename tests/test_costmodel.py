@@ -1,0 +1,95 @@
+"""Cost-model profiles: round trip, schema checks, the bundled L4 prior, the linear form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from driftsched.calibrate.prior import GPUS, derive_prior
+from driftsched.sim.costmodel import (
+    BatchShape,
+    CostModel,
+    bundled_profiles,
+    chunk_attention,
+    load_profile,
+)
+
+from driftsched.errors import InputError, UnknownNameError
+from tests.simkit import profile
+
+
+def test_bundled_l4_prior_is_exactly_what_the_prior_command_derives():
+    bundled = load_profile("l4-qwen1.5-1.8b-prior")
+    assert bundled == derive_prior("L4", "Qwen/Qwen1.5-1.8B-Chat")
+    assert bundled.kind == "prior" and "NOT MEASURED" in bundled.provenance.method
+    assert bundled.engine.gpu_memory_utilization == 0.70 and bundled.engine.max_model_len == 2048
+    assert "l4-qwen1.5-1.8b-prior" in bundled_profiles()
+
+
+def test_prior_magnitudes_are_plausible_for_an_l4():
+    p = load_profile()
+    m = CostModel(p)
+    one = m.step_time(BatchShape(decode_requests=1, decode_context_tokens=300))
+    assert 0.010 < one < 0.030  # ~60 tokens/s for one sequence of a 1.8B fp16 model
+    full = m.step_time(
+        BatchShape(
+            prefill_tokens=2048, prefill_attention=chunk_attention(2048, 0), prefill_requests=1
+        )
+    )
+    assert 0.05 < full < 0.3
+    kv_tokens = p.engine.num_gpu_blocks * p.engine.block_size
+    assert 40_000 < kv_tokens < 80_000  # ~11 GiB of KV at 192 KiB per token
+
+
+@pytest.mark.parametrize("gpu", list(GPUS))
+def test_every_gpu_in_the_table_gets_a_prior(gpu):
+    p = derive_prior(gpu, "Qwen/Qwen1.5-1.8B-Chat")
+    assert all(v > 0 for v in p.coefficients.values()) and p.engine.num_gpu_blocks > 128
+    assert GPUS[gpu].source
+
+
+def test_faster_memory_means_faster_decode():
+    shape = BatchShape(decode_requests=8, decode_context_tokens=8 * 500)
+    times = {
+        g: CostModel(derive_prior(g, "Qwen/Qwen1.5-1.8B-Chat")).step_time(shape)
+        for g in ("L4", "A100-80GB", "H200")
+    }
+    assert times["L4"] > times["A100-80GB"] > times["H200"]
+
+
+def test_step_time_is_the_linear_form():
+    p = profile(0.5, per_token_s=0.01)
+    assert CostModel(p).step_time(BatchShape(prefill_tokens=10, decode_requests=3)) == 0.6
+
+
+def test_profile_round_trip_and_errors(tmp_path):
+    p = profile(0.25)
+    path = p.write(tmp_path / "p.json")
+    assert load_profile(path) == p
+    data = json.loads(path.read_text())
+    data["schema_version"] = 7
+    (tmp_path / "v7.json").write_text(json.dumps(data))
+    with pytest.raises(
+        InputError,
+        match="v7.json: field 'schema_version': .*version 7 is not supported; expected 1",
+    ):
+        load_profile(tmp_path / "v7.json")
+    data["schema_version"] = 1
+    data["coefficients"]["warp_drive"] = 1.0
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="unknown feature 'warp_drive'"):
+        load_profile(tmp_path / "bad.json")
+    (tmp_path / "junk.json").write_text("{")
+    with pytest.raises(InputError, match="junk.json: not valid JSON"):
+        load_profile(tmp_path / "junk.json")
+    with pytest.raises(UnknownNameError, match="unknown profile 'tpu-v9'"):
+        load_profile("tpu-v9")
+    with pytest.raises(InputError, match="no such profile file"):
+        load_profile(tmp_path / "missing.json")
+
+
+def test_engine_settings_must_be_consistent():
+    with pytest.raises(ValueError, match="max_num_batched_tokens must be >= max_num_seqs"):
+        profile(1.0, max_num_seqs=64, max_num_batched_tokens=32)
+    with pytest.raises(ValueError, match="cannot hold one request"):
+        profile(1.0, num_gpu_blocks=10, max_model_len=2048)
