@@ -1,0 +1,141 @@
+"""Fit the ``linear-v1`` step-time model to measured engine steps, and report held-out quality.
+
+Input: the raw step table written by ``driftsched calibrate profile`` (one row per engine step:
+its composition and measured ``duration_s``; see :data:`RAW_COLUMNS`). Fitting is
+non-negative least squares (``scipy.optimize.nnls``) on *relative* error — each row is divided by
+its measured duration — so a 2-ms decode step counts as much as a 200-ms prefill step, which is
+what MAPE rewards. The split holds out whole *episodes* (a burst of steps from one profiling
+point), so correlated neighbouring steps never sit on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from driftsched.errors import InputError
+from driftsched.sim.costmodel import FEATURES
+
+#: the composition columns every raw step row carries (besides duration_s and episode)
+SHAPE_COLUMNS = ["prefill_tokens", "prefill_attention", "prefill_requests", "decode_requests",
+                 "decode_context_tokens"]
+RAW_COLUMNS = ["episode", "point", "duration_s", *SHAPE_COLUMNS]
+DEFAULT_FEATURES = ["const", *SHAPE_COLUMNS]
+REGIMES = ("prefill", "decode", "mixed")
+
+
+def regime(frame: pd.DataFrame) -> np.ndarray:
+    """``prefill`` (no decodes), ``decode`` (no prefill tokens) or ``mixed`` per row."""
+    has_p = frame["prefill_tokens"].to_numpy() > 0
+    has_d = frame["decode_requests"].to_numpy() > 0
+    return np.where(has_p & has_d, "mixed", np.where(has_p, "prefill", "decode"))
+
+
+def design(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """The design matrix: one column per feature (``const`` is ones)."""
+    cols = [np.ones(len(frame)) if f == "const" else frame[f].to_numpy(dtype=np.float64)
+            for f in features]
+    return np.column_stack(cols)
+
+
+def quality(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """R², MAPE and P90 absolute percentage error (fractions, not percent)."""
+    if measured.size == 0:
+        return {"n": 0, "r2": float("nan"), "mape": float("nan"), "p90_ape": float("nan")}
+    ape = np.abs(predicted - measured) / measured
+    ss_res = float(((measured - predicted) ** 2).sum())
+    ss_tot = float(((measured - measured.mean()) ** 2).sum())
+    return {"n": int(measured.size), "r2": 1 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+            "mape": float(ape.mean()), "p90_ape": float(np.percentile(ape, 90))}
+
+
+@dataclass
+class FitReport:
+    """Coefficients (seconds per feature unit) and quality on the train and held-out splits."""
+
+    coefficients: dict[str, float]
+    train: pd.DataFrame  # rows used for fitting, with "predicted_s" and "regime"
+    test: pd.DataFrame  # held-out rows, with "predicted_s" and "regime"
+
+    def metrics(self) -> dict:
+        """``{"test": {"all": {...}, "prefill": {...}, ...}, "train": {...}}``."""
+        out = {}
+        for name, part in (("train", self.train), ("test", self.test)):
+            block = {"all": quality(part["duration_s"].to_numpy(), part["predicted_s"].to_numpy())}
+            for r in REGIMES:
+                sub = part[part["regime"] == r]
+                block[r] = quality(sub["duration_s"].to_numpy(), sub["predicted_s"].to_numpy())
+            out[name] = block
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        features = list(self.coefficients)
+        return design(frame, features) @ np.array([self.coefficients[f] for f in features])
+
+
+def check_raw(frame: pd.DataFrame, source: str) -> None:
+    missing = [c for c in RAW_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{source}: missing column {missing[0]!r}; a raw step table has "
+                         f"{', '.join(RAW_COLUMNS)}")
+    bad = ~(frame["duration_s"].to_numpy(dtype=float) > 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise InputError(f"{source}, row {row}, column 'duration_s': expected > 0")
+    if len(frame) < 10:
+        raise InputError(f"{source}: only {len(frame)} steps; need at least 10 to fit")
+
+
+def fit(frame: pd.DataFrame, features: list[str] | None = None, test_fraction: float = 0.2,
+        seed: int = 0, source: str = "raw steps") -> FitReport:
+    """Fit on a seeded episode-level split; see the module docstring."""
+    features = features or DEFAULT_FEATURES
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise InputError(f"unknown feature {unknown[0]!r}; known: {', '.join(FEATURES)}")
+    check_raw(frame, source)
+    frame = frame.reset_index(drop=True).assign(regime=regime(frame))
+    episodes = np.unique(frame["episode"].to_numpy())
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(episodes, max(1, int(round(test_fraction * episodes.size))),
+                          replace=False).tolist()) if episodes.size > 1 else set()
+    is_test = frame["episode"].isin(held).to_numpy()
+    train, test = frame[~is_test].copy(), frame[is_test].copy()
+    y = train["duration_s"].to_numpy(dtype=np.float64)
+    x = design(train, features)
+    # scale columns to comparable magnitudes for a well-conditioned NNLS, then unscale
+    scale = np.where(np.abs(x).max(axis=0) > 0, np.abs(x).max(axis=0), 1.0)
+    coef, _ = nnls((x / scale) / y[:, None], np.ones_like(y), maxiter=50 * len(features))
+    coef = coef / scale
+    report = FitReport({f: float(c) for f, c in zip(features, coef, strict=True)}, train, test)
+    for part in (report.train, report.test):
+        part["predicted_s"] = report.predict(part) if len(part) else np.empty(0)
+    return report
+
+
+def plot_fit(report: FitReport):
+    """Predicted-vs-measured and residual panels for the held-out split, by regime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = report.test if len(report.test) else report.train
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+    for r in REGIMES:
+        sub = part[part["regime"] == r]
+        if len(sub):
+            a.scatter(sub["duration_s"] * 1e3, sub["predicted_s"] * 1e3, s=6, alpha=0.5, label=r)
+            rel = (sub["predicted_s"] - sub["duration_s"]) / sub["duration_s"] * 100
+            b.scatter(sub["duration_s"] * 1e3, rel, s=6, alpha=0.5, label=r)
+    lim = [0, float(part["duration_s"].max() * 1e3 * 1.05)]
+    a.plot(lim, lim, color="k", lw=0.8)
+    a.set(xlabel="measured step (ms)", ylabel="predicted step (ms)",
+          title="Held-out steps: predicted vs measured")
+    b.axhline(0, color="k", lw=0.8)
+    b.set(xlabel="measured step (ms)", ylabel="error (%)", title="Held-out relative residuals")
+    a.legend()
+    return fig
