@@ -11,17 +11,23 @@ point), so correlated neighbouring steps never sit on both sides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from driftsched.sim.costmodel import FEATURES
 from scipy.optimize import nnls
 
 from driftsched.errors import InputError
-from driftsched.sim.costmodel import FEATURES
 
 #: the composition columns every raw step row carries (besides duration_s and episode)
-SHAPE_COLUMNS = ["prefill_tokens", "prefill_attention", "prefill_requests", "decode_requests",
-                 "decode_context_tokens"]
+SHAPE_COLUMNS = [
+    "prefill_tokens",
+    "prefill_attention",
+    "prefill_requests",
+    "decode_requests",
+    "decode_context_tokens",
+]
 RAW_COLUMNS = ["episode", "point", "duration_s", *SHAPE_COLUMNS]
 DEFAULT_FEATURES = ["const", *SHAPE_COLUMNS]
 REGIMES = ("prefill", "decode", "mixed")
@@ -36,8 +42,10 @@ def regime(frame: pd.DataFrame) -> np.ndarray:
 
 def design(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     """The design matrix: one column per feature (``const`` is ones)."""
-    cols = [np.ones(len(frame)) if f == "const" else frame[f].to_numpy(dtype=np.float64)
-            for f in features]
+    cols = [
+        np.ones(len(frame)) if f == "const" else frame[f].to_numpy(dtype=np.float64)
+        for f in features
+    ]
     return np.column_stack(cols)
 
 
@@ -48,8 +56,12 @@ def quality(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     ape = np.abs(predicted - measured) / measured
     ss_res = float(((measured - predicted) ** 2).sum())
     ss_tot = float(((measured - measured.mean()) ** 2).sum())
-    return {"n": int(measured.size), "r2": 1 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
-            "mape": float(ape.mean()), "p90_ape": float(np.percentile(ape, 90))}
+    return {
+        "n": int(measured.size),
+        "r2": 1 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+        "mape": float(ape.mean()),
+        "p90_ape": float(np.percentile(ape, 90)),
+    }
 
 
 @dataclass
@@ -79,8 +91,10 @@ class FitReport:
 def check_raw(frame: pd.DataFrame, source: str) -> None:
     missing = [c for c in RAW_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(f"{source}: missing column {missing[0]!r}; a raw step table has "
-                         f"{', '.join(RAW_COLUMNS)}")
+        raise InputError(
+            f"{source}: missing column {missing[0]!r}; a raw step table has "
+            f"{', '.join(RAW_COLUMNS)}"
+        )
     bad = ~(frame["duration_s"].to_numpy(dtype=float) > 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
@@ -89,8 +103,13 @@ def check_raw(frame: pd.DataFrame, source: str) -> None:
         raise InputError(f"{source}: only {len(frame)} steps; need at least 10 to fit")
 
 
-def fit(frame: pd.DataFrame, features: list[str] | None = None, test_fraction: float = 0.2,
-        seed: int = 0, source: str = "raw steps") -> FitReport:
+def fit(
+    frame: pd.DataFrame,
+    features: list[str] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    source: str = "raw steps",
+) -> FitReport:
     """Fit on a seeded episode-level split; see the module docstring."""
     features = features or DEFAULT_FEATURES
     unknown = [f for f in features if f not in FEATURES]
@@ -100,8 +119,15 @@ def fit(frame: pd.DataFrame, features: list[str] | None = None, test_fraction: f
     frame = frame.reset_index(drop=True).assign(regime=regime(frame))
     episodes = np.unique(frame["episode"].to_numpy())
     rng = np.random.default_rng(seed)
-    held = set(rng.choice(episodes, max(1, int(round(test_fraction * episodes.size))),
-                          replace=False).tolist()) if episodes.size > 1 else set()
+    held = (
+        set(
+            rng.choice(
+                episodes, max(1, int(round(test_fraction * episodes.size))), replace=False
+            ).tolist()
+        )
+        if episodes.size > 1
+        else set()
+    )
     is_test = frame["episode"].isin(held).to_numpy()
     train, test = frame[~is_test].copy(), frame[is_test].copy()
     y = train["duration_s"].to_numpy(dtype=np.float64)
@@ -133,9 +159,79 @@ def plot_fit(report: FitReport):
             b.scatter(sub["duration_s"] * 1e3, rel, s=6, alpha=0.5, label=r)
     lim = [0, float(part["duration_s"].max() * 1e3 * 1.05)]
     a.plot(lim, lim, color="k", lw=0.8)
-    a.set(xlabel="measured step (ms)", ylabel="predicted step (ms)",
-          title="Held-out steps: predicted vs measured")
+    a.set(
+        xlabel="measured step (ms)",
+        ylabel="predicted step (ms)",
+        title="Held-out steps: predicted vs measured",
+    )
     b.axhline(0, color="k", lw=0.8)
     b.set(xlabel="measured step (ms)", ylabel="error (%)", title="Held-out relative residuals")
     a.legend()
     return fig
+
+
+def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
+    """A measured :class:`~driftsched.sim.costmodel.Profile` from a fit and its raw folder."""
+    from driftsched.sim.costmodel import (
+        FEATURES,
+        PROFILE_SCHEMA_VERSION,
+        EngineSettings,
+        Profile,
+        Provenance,
+    )
+
+    s = env.get("settings", {})
+    model = s.get("model", "unknown")
+    if (
+        Path(model).name
+        and Path(model).is_dir()
+        or env.get("engine_args", {}).get("load_format") == "dummy"
+    ):
+        model = f"{Path(model).name} (random weights, config only)"
+    engine = EngineSettings(
+        block_size=env["block_size"],
+        num_gpu_blocks=env["num_gpu_blocks"],
+        max_num_seqs=s["max_num_seqs"],
+        max_num_batched_tokens=s["max_num_batched_tokens"],
+        max_model_len=s["max_model_len"],
+        enable_chunked_prefill=True,
+        gpu_memory_utilization=s.get("gpu_memory_utilization"),
+        dtype=s.get("dtype", "?"),
+    )
+    m = report.metrics()
+    return Profile(
+        schema_version=PROFILE_SCHEMA_VERSION,
+        name=name,
+        coefficients={k: float(f"{v:.6g}") for k, v in report.coefficients.items()},
+        units={k: FEATURES[k][0] for k in report.coefficients},
+        engine=engine,
+        provenance=Provenance(
+            kind="measured",
+            hardware=env.get("device", "unknown"),
+            model=model,
+            engine="vllm",
+            engine_version=env.get("vllm_version"),
+            date=env.get("date", "unknown"),
+            method="NNLS on relative error over every engine step of a profiling pass "
+            "(driftsched calibrate profile + fit); held-out split by episode",
+            details={
+                "torch_version": env.get("torch_version"),
+                "torch_threads": env.get("torch_threads"),
+                "engine_args": env.get("engine_args"),
+                "plan": s,
+            },
+        ),
+        fit_quality={
+            "held_out": _rounded(m["test"]),
+            "train": _rounded(m["train"]),
+            "features": list(report.coefficients),
+        },
+        overheads_s={k: float(f"{v:.6g}") for k, v in overheads.items()},
+    )
+
+
+def _rounded(block: dict) -> dict:
+    return {
+        r: {k: (round(v, 5) if isinstance(v, float) else v) for k, v in q.items()}
+        for r, q in block.items()
+    }

@@ -29,6 +29,10 @@ sim_app = typer.Typer(
     help="Simulate gateway policies and drift correctors on a trace.", no_args_is_help=True
 )
 app.add_typer(sim_app, name="sim")
+cal_app = typer.Typer(
+    help="Profile a real vLLM engine, fit cost-model profiles, derive priors.", no_args_is_help=True
+)
+app.add_typer(cal_app, name="calibrate")
 
 Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
 Sets = Annotated[
@@ -402,6 +406,181 @@ def sim_list() -> None:
         p = load_profile(name)
         rows.append(("profile", name, f"{p.kind}: {p.provenance.hardware}, {p.provenance.model}"))
     console.print(table(pd.DataFrame(rows, columns=["kind", "name", "what"])))
+
+
+# -- calibrate --------------------------------------------------------------------------------
+@cal_app.command("tiny-model")
+def cal_tiny_model(folder: Annotated[Path, typer.Argument(help="folder to write config.json")]):
+    """Write the tiny random-weight Llama config used to profile vLLM without downloads."""
+    from driftsched.calibrate.tinymodel import write_tiny_model
+    from driftsched.console import console
+
+    console.print(f"wrote {write_tiny_model(folder) / 'config.json'}")
+
+
+@cal_app.command("profile")
+def cal_profile(
+    output: Annotated[Path, typer.Option("--output", "-o", help="raw measurements folder")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder or Hugging Face id; default: the tiny model, written into OUTPUT"
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    quick: Annotated[bool, typer.Option(help="a short plan (CI)")] = False,
+    repeats: Annotated[int | None, typer.Option(help="repetitions of every point")] = None,
+    seed: Seed = 0,
+    sets: Sets = None,
+) -> None:
+    """Time every engine step of a profiling plan on a real vLLM engine (resumable)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.calibrate.profiler import ProfileSettings, profile
+    from driftsched.calibrate.tinymodel import write_tiny_model
+    from driftsched.config import build
+    from driftsched.console import console
+
+    params = _overrides(sets, "profile settings")
+    if model is None:
+        model = str(write_tiny_model(output / "tiny-model"))
+    params.update(model=model, device=device, quick=quick, seed=seed)
+    if repeats is not None:
+        params["repeats"] = repeats
+    if device == "cuda":
+        params = {
+            "dtype": "float16",
+            "gpu_memory_utilization": 0.70,
+            "max_num_seqs": 256,
+            "max_num_batched_tokens": 2048,
+            **params,
+        }
+    settings = build(ProfileSettings, params, "profile settings")
+    telemetry = None
+    if device == "cuda":
+        from driftsched.calibrate.telemetry import GpuTelemetry
+
+        telemetry = GpuTelemetry(output / "telemetry.parquet")
+        telemetry.start()
+    console.print("starting vLLM (the first start compiles the model; later ones are faster)")
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} episodes"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("profiling", total=None)
+
+            def step(done: int, total: int, label: str) -> None:
+                bar.update(task, completed=done, total=total, description=label)
+
+            profile(output, settings, progress=step)
+    finally:
+        if telemetry is not None:
+            telemetry.stop()
+    console.print(
+        f"wrote {output}/ (parts/*.parquet, environment.json); next: driftsched "
+        f"calibrate fit {output} -o PROFILE.json",
+        soft_wrap=True,
+    )
+
+
+@cal_app.command("fit")
+def cal_fit(
+    raw: Annotated[Path, typer.Argument(help="raw folder from calibrate profile")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
+    name: Annotated[str | None, typer.Option(help="profile name (default: file stem)")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Fit the step-time model (NNLS) and report held-out quality; write the profile and plots."""
+    from driftsched.calibrate.fit import fit, plot_fit, to_profile
+    from driftsched.calibrate.profiler import read_raw
+    from driftsched.console import console
+    from driftsched.sim.plots import save
+
+    frame, env, overheads = read_raw(raw)
+    report = fit(frame, seed=seed, source=str(raw))
+    prof = to_profile(report, env, overheads, name or output.stem)
+    prof.write(output)
+    save(plot_fit(report), output.with_suffix(".fit.png"))
+    _print_profile(prof)
+    console.print(f"wrote {output} and {output.with_suffix('.fit.png')}")
+
+
+def _print_profile(prof) -> None:
+    import pandas as pd
+
+    from driftsched.console import console, table
+
+    kind = "PRIOR (derived, not measured)" if prof.kind == "prior" else "measured"
+    p = prof.provenance
+    console.print(
+        f"[bold]{prof.name}[/]: {kind}; {p.hardware}; {p.model}; "
+        f"{p.engine} {p.engine_version or ''}; {p.date}",
+        soft_wrap=True,
+    )
+    coef = pd.DataFrame(
+        [(k, v, prof.units.get(k, "")) for k, v in prof.coefficients.items()],
+        columns=["feature", "coefficient", "unit"],
+    )
+    console.print(table(coef, "coefficients"))
+    e = prof.engine
+    console.print(
+        f"engine: block_size {e.block_size}, {e.num_gpu_blocks} KV blocks, "
+        f"max_num_seqs {e.max_num_seqs}, max_num_batched_tokens "
+        f"{e.max_num_batched_tokens}, max_model_len {e.max_model_len}, {e.dtype}"
+    )
+    if prof.fit_quality:
+        rows = [
+            (r, q["n"], q["r2"], q["mape"], q["p90_ape"])
+            for r, q in prof.fit_quality["held_out"].items()
+        ]
+        console.print(
+            table(
+                pd.DataFrame(rows, columns=["held-out", "steps", "r2", "mape", "p90_ape"]),
+                "fit quality",
+            )
+        )
+    if prof.overheads_s:
+        console.print(
+            "overheads outside steps: "
+            + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in prof.overheads_s.items())
+        )
+
+
+@cal_app.command("show")
+def cal_show(profile: Annotated[str, typer.Argument(help="profile name or JSON path")]) -> None:
+    """Print a profile: provenance, coefficients, engine settings, fit quality."""
+    from driftsched.sim.costmodel import load_profile
+
+    _print_profile(load_profile(profile))
+
+
+@cal_app.command("prior")
+def cal_prior(
+    gpu: Annotated[str, typer.Option(help="L4, A10G, L40S, A100-40GB, A100-80GB, H100, H200")],
+    model: Annotated[str, typer.Option(help="known model id or a config.json path")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
+    gpu_memory_utilization: Annotated[float, typer.Option()] = 0.70,
+    max_model_len: Annotated[int, typer.Option()] = 2048,
+    name: Annotated[str | None, typer.Option(help="profile name")] = None,
+) -> None:
+    """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
+    from driftsched.calibrate.prior import derive_prior
+    from driftsched.console import console
+
+    prof = derive_prior(
+        gpu,
+        model,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+        name=name,
+    )
+    prof.write(output)
+    _print_profile(prof)
+    console.print(f"wrote {output}")
 
 
 def main() -> None:

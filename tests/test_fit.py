@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from driftsched.calibrate.fit import fit, quality, regime
+
 from driftsched.errors import InputError
 
-TRUE = {"const": 2e-3, "prefill_tokens": 30e-6, "prefill_attention": 4e-9,
-        "prefill_requests": 50e-6, "decode_requests": 120e-6, "decode_context_tokens": 0.5e-6}
+TRUE = {
+    "const": 2e-3,
+    "prefill_tokens": 30e-6,
+    "prefill_attention": 4e-9,
+    "prefill_requests": 50e-6,
+    "decode_requests": 120e-6,
+    "decode_context_tokens": 0.5e-6,
+}
 
 
 def synthetic(n_episodes=200, noise=0.03, seed=1):
@@ -22,11 +28,17 @@ def synthetic(n_episodes=200, noise=0.03, seed=1):
             pt = int(rng.integers(16, 2048)) if kind != 1 else 0
             ctx = int(rng.integers(0, 1024)) if pt else 0
             dr = int(rng.integers(1, 64)) if kind != 0 else 0
-            rows.append({"episode": ep, "point": f"p{kind}", "prefill_tokens": pt,
-                         "prefill_attention": pt * ctx + pt * (pt + 1) / 2,
-                         "prefill_requests": int(rng.integers(1, 5)) if pt else 0,
-                         "decode_requests": dr,
-                         "decode_context_tokens": dr * int(rng.integers(16, 2048))})
+            rows.append(
+                {
+                    "episode": ep,
+                    "point": f"p{kind}",
+                    "prefill_tokens": pt,
+                    "prefill_attention": pt * ctx + pt * (pt + 1) / 2,
+                    "prefill_requests": int(rng.integers(1, 5)) if pt else 0,
+                    "decode_requests": dr,
+                    "decode_context_tokens": dr * int(rng.integers(16, 2048)),
+                }
+            )
     frame = pd.DataFrame(rows)
     clean = sum(TRUE[k] * (1 if k == "const" else frame[k]) for k in TRUE)
     frame["duration_s"] = clean * rng.lognormal(0, noise, len(frame))
@@ -40,7 +52,10 @@ def test_fit_recovers_known_coefficients():
     m = report.metrics()["test"]
     assert m["all"]["mape"] < 0.04 and m["all"]["r2"] > 0.99
     assert {k: m[k]["n"] > 0 for k in ("prefill", "decode", "mixed")} == {
-        "prefill": True, "decode": True, "mixed": True}
+        "prefill": True,
+        "decode": True,
+        "mixed": True,
+    }
 
 
 def test_held_out_split_is_by_episode_and_seeded():

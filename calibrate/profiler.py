@@ -1,0 +1,216 @@
+"""``driftsched calibrate profile``: run the plan on a real vLLM engine, record every step.
+
+Output folder (``RAW``):
+
+- ``plan.json``: the plan's settings (used to resume: a rerun with the same settings skips the
+  episodes already on disk; different settings are refused);
+- ``environment.json``: vLLM/torch versions, device, dtype, engine arguments, KV capacity;
+- ``parts/ep-<n>.parquet``: one row per engine step of episode n (columns: ``episode``,
+  ``point``, ``kind``, ``repeat``, ``step``, ``start_s``, ``duration_s`` and the step shape:
+  ``prefill_tokens``, ``prefill_attention``, ``prefill_requests``, ``decode_requests``,
+  ``decode_context_tokens``, ``preempted``), plus ``ep-<n>.overheads.json`` (request admission
+  times and per-step output-processing times);
+- ``telemetry.parquet`` on a GPU (pynvml samples).
+
+Warm-up episodes run first and are not recorded (the first few hundred steps run slower).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+from driftsched.calibrate.plan import Point, episodes, points
+from driftsched.sim.costmodel import chunk_attention
+
+from driftsched.atomic import atomic_path, write_text
+from driftsched.config import Config
+from driftsched.errors import InputError
+
+
+class ProfileSettings(Config):
+    """What to profile and how."""
+
+    model: str
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_model_len: int = 2048
+    max_num_seqs: int = 64
+    max_num_batched_tokens: int = 1024
+    gpu_memory_utilization: float = 0.2
+    repeats: int = 3
+    seed: int = 0
+    quick: bool = False
+    warmup_steps: int = 400
+    extra_engine_args: dict = {}
+
+    def engine_args(self) -> dict:
+        args = {
+            "model": self.model,
+            "dtype": self.dtype,
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "enable_prefix_caching": False,
+            "skip_tokenizer_init": True,
+            "seed": self.seed,
+        }
+        if Path(self.model).is_dir():  # a config-only model folder: random weights
+            args["load_format"] = "dummy"
+        return {**args, **self.extra_engine_args}
+
+
+def shape_row(step) -> dict:
+    """The simulator's batch-shape features of one recorded step."""
+    return {
+        "prefill_tokens": sum(n for _, n, _ in step.chunks),
+        "prefill_attention": sum(chunk_attention(n, c) for _, n, c in step.chunks),
+        "prefill_requests": len(step.chunks),
+        "decode_requests": len(step.decodes),
+        "decode_context_tokens": sum(c + 1 for _, c in step.decodes),
+        "preempted": step.preempted,
+    }
+
+
+def run_point(engine, point: Point, tag: str) -> None:
+    """Submit the point's requests (and injections) and run until the engine is idle."""
+    for i, (p, o) in enumerate(point.requests):
+        engine.add(f"{tag}-r{i}", p, o)
+    steps = 0
+    while engine.has_work():
+        engine.step()
+        steps += 1
+        if point.inject and steps == point.inject_after_steps:
+            for i, (p, o) in enumerate(point.inject):
+                engine.add(f"{tag}-x{i}", p, o)
+
+
+def profile(
+    out_dir: str | Path,
+    settings: ProfileSettings,
+    progress: Callable[[int, int, str], None] | None = None,
+    engine_factory=None,
+) -> Path:
+    """Run the plan; write the raw folder (see module docstring); resumable."""
+    out = Path(out_dir)
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    plan_file = out / "plan.json"
+    plan = settings.model_dump(mode="json")
+    if plan_file.exists():
+        old = json.loads(plan_file.read_text())
+        if old != plan:
+            diff = sorted(k for k in plan if plan.get(k) != old.get(k))
+            raise InputError(
+                f"{out}: holds a profile with different settings ({', '.join(diff)});"
+                " use a new folder or the same settings to resume"
+            )
+    else:
+        write_text(plan_file, json.dumps(plan, indent=2) + "\n")
+    pts = points(
+        settings.max_model_len,
+        settings.max_num_seqs,
+        settings.max_num_batched_tokens,
+        settings.quick,
+    )
+    todo = episodes(pts, settings.repeats, settings.seed)
+    done = {int(p.name[3:8]) for p in (out / "parts").glob("ep-*.parquet")}
+    if len(done) == len(todo):
+        return out
+    from driftsched.calibrate.vllm_engine import InstrumentedEngine
+
+    make = engine_factory or (lambda args: InstrumentedEngine(args))
+    engine = make(settings.engine_args())
+    try:
+        if not (out / "environment.json").exists():
+            env = {
+                **engine.environment(),
+                "settings": plan,
+                "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            }
+            write_text(out / "environment.json", json.dumps(env, indent=2) + "\n")
+        _warm_up(engine, pts, settings.warmup_steps)
+        for episode, (repeat, point) in enumerate(todo):
+            if episode in done:
+                continue
+            _record_episode(engine, out, episode, repeat, point)
+            if progress:
+                progress(episode + 1, len(todo), point.label)
+    finally:
+        engine.shutdown()
+    return out
+
+
+def _warm_up(engine, pts: list[Point], min_steps: int) -> None:
+    start, i = len(engine.steps), 0
+    while len(engine.steps) - start < min_steps:
+        run_point(engine, pts[i % len(pts)], f"warm{i}")
+        i += 1
+    engine.steps.clear()
+    engine.admission_s.clear()
+    engine.output_overhead_s.clear()
+
+
+def _record_episode(engine, out: Path, episode: int, repeat: int, point: Point) -> None:
+    run_point(engine, point, f"e{episode}")
+    rows = [
+        {
+            "episode": episode,
+            "point": point.label,
+            "kind": point.kind,
+            "repeat": repeat,
+            "step": k,
+            "start_s": s.start_s,
+            "duration_s": s.duration_s,
+            **shape_row(s),
+        }
+        for k, s in enumerate(engine.steps)
+    ]
+    overheads = {
+        "admission_s": engine.admission_s,
+        "output_overhead_s": engine.output_overhead_s,
+        "point": asdict(point),
+    }
+    write_text(out / "parts" / f"ep-{episode:05d}.overheads.json", json.dumps(overheads) + "\n")
+    with atomic_path(out / "parts" / f"ep-{episode:05d}.parquet") as tmp:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
+    engine.steps.clear()
+    engine.admission_s.clear()
+    engine.output_overhead_s.clear()
+
+
+def read_raw(raw_dir: str | Path) -> tuple[pd.DataFrame, dict, dict]:
+    """All recorded steps, the environment, and median overheads of a raw folder."""
+    raw = Path(raw_dir)
+    parts = sorted((raw / "parts").glob("ep-*.parquet")) if raw.is_dir() else []
+    if not parts:
+        raise InputError(
+            f"{raw}: no recorded steps (expected parts/ep-*.parquet from "
+            "driftsched calibrate profile)"
+        )
+    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    env_file = raw / "environment.json"
+    env = json.loads(env_file.read_text()) if env_file.exists() else {}
+    admission, per_step, per_output = [], [], []
+    for p in sorted((raw / "parts").glob("ep-*.overheads.json")):
+        data = json.loads(p.read_text())
+        admission += data["admission_s"]
+        for total, n_out in data["output_overhead_s"]:
+            per_step.append(total)
+            if n_out:
+                per_output.append(total / n_out)
+    import numpy as np
+
+    def med(x):
+        return float(np.median(x)) if x else 0.0
+
+    overheads = {
+        "admission_s": med(admission),
+        "output_per_step_s": med(per_step),
+        "output_per_request_s": med(per_output),
+    }
+    return frame, env, overheads

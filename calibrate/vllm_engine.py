@@ -1,0 +1,198 @@
+"""The one module that touches vLLM internals: build an in-process engine and time every step.
+
+Supported vLLM: :data:`SUPPORTED_RANGE` (the V1 engine with ``EngineCore.step_fn``,
+``scheduler.schedule`` returning a ``SchedulerOutput``, and ``block_pool.num_gpu_blocks``). Any
+other version, or a missing attribute, fails with one line naming the installed version.
+
+How a step is observed: with ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` the engine core runs in this
+process (``LLMEngine.engine_core.engine_core``). We wrap ``scheduler.schedule`` to keep each
+step's ``SchedulerOutput`` (tokens per request and each request's computed tokens *before* the
+step) and ``EngineCore.step_fn`` to time schedule + execute + update, which is what the
+simulator calls one step. Request ids come back with a ``-<suffix>``; it is stripped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftsched.errors import DriftschedError, InputError
+
+SUPPORTED_RANGE = ((0, 32), (0, 33))  # >= 0.32, < 0.33
+SUPPORTED_TEXT = ">=0.32,<0.33"
+
+
+class VllmVersionError(DriftschedError):
+    """The installed vLLM is not one whose internals this module knows."""
+
+
+def import_vllm():
+    """Import vLLM (in-process engine core) or raise a one-line error saying what to install."""
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    try:
+        import vllm
+    except ImportError as exc:
+        raise InputError(
+            f"vLLM is not importable ({exc}); install it with pip install -e '.[live-cpu]' "
+            "(CPU) or '.[live-gpu]' (NVIDIA GPU)"
+        ) from None
+    version = tuple(int(p) for p in vllm.__version__.split(".")[:2] if p.isdigit())
+    if not SUPPORTED_RANGE[0] <= version < SUPPORTED_RANGE[1]:
+        raise VllmVersionError(
+            f"vLLM {vllm.__version__} is not supported by driftsched.calibrate "
+            f"(supported {SUPPORTED_TEXT}); install a supported version"
+        )
+    return vllm
+
+
+def _internal(obj: Any, path: str, version: str):
+    for name in path.split("."):
+        if not hasattr(obj, name):
+            raise VllmVersionError(
+                f"vLLM {version}: engine internals changed ({path!r} has no {name!r}); "
+                f"supported {SUPPORTED_TEXT}"
+            )
+        obj = getattr(obj, name)
+    return obj
+
+
+@dataclass
+class StepRecord:
+    """One engine step: wall-clock start (s, monotonic), duration, and its composition."""
+
+    start_s: float
+    duration_s: float
+    chunks: list[tuple[str, int, int]]  # (request id, new tokens, computed before) prefills
+    decodes: list[tuple[str, int]]  # (request id, computed before) decoding requests
+    preempted: int = 0
+
+
+@dataclass
+class InstrumentedEngine:
+    """An in-process vLLM engine whose every step is timed and decomposed."""
+
+    engine_args: dict
+    steps: list[StepRecord] = field(default_factory=list)
+    admission_s: list[float] = field(default_factory=list)
+    output_overhead_s: list[tuple[float, int]] = field(default_factory=list)
+
+    def __post_init__(self):
+        vllm = import_vllm()
+        self.version = vllm.__version__
+        self._vllm = vllm
+        from vllm import EngineArgs, LLMEngine
+
+        self.engine = LLMEngine.from_engine_args(EngineArgs(**self.engine_args))
+        self.core = _internal(self.engine, "engine_core.engine_core", self.version)
+        scheduler = _internal(self.core, "scheduler", self.version)
+        self.block_size = int(_internal(scheduler, "block_size", self.version))
+        self.num_gpu_blocks = int(
+            _internal(scheduler, "kv_cache_manager.block_pool.num_gpu_blocks", self.version)
+        )
+        self._pending = None
+        schedule, step_fn = scheduler.schedule, _internal(self.core, "step_fn", self.version)
+
+        def timed_schedule(*args, **kwargs):
+            self._pending = schedule(*args, **kwargs)
+            return self._pending
+
+        def timed_step(*args, **kwargs):
+            start = time.perf_counter()
+            result = step_fn(*args, **kwargs)
+            end = time.perf_counter()
+            if self._pending is not None and self._pending.total_num_scheduled_tokens > 0:
+                self.steps.append(self._decompose(self._pending, start, end - start))
+            self._pending = None
+            return result
+
+        scheduler.schedule = timed_schedule
+        self.core.step_fn = timed_step
+
+    @staticmethod
+    def _base_id(request_id: str) -> str:
+        return request_id.rsplit("-", 1)[0]
+
+    def _decompose(self, out, start: float, duration: float) -> StepRecord:
+        n = out.num_scheduled_tokens
+        chunks, decodes = [], []
+        for r in out.scheduled_new_reqs:
+            chunks.append((self._base_id(r.req_id), n[r.req_id], r.num_computed_tokens))
+        cached = out.scheduled_cached_reqs
+        resumed = getattr(cached, "resumed_req_ids", set())
+        for rid, computed, outputs in zip(
+            cached.req_ids, cached.num_computed_tokens, cached.num_output_tokens, strict=True
+        ):
+            if outputs > 0 and n[rid] == 1 and rid not in resumed:
+                decodes.append((self._base_id(rid), computed))
+            else:
+                chunks.append((self._base_id(rid), n[rid], computed))
+        preempted = len(out.preempted_req_ids or ())
+        return StepRecord(start, duration, chunks, decodes, preempted)
+
+    def add(self, request_id: str, prompt_tokens: int, output_tokens: int) -> None:
+        """Submit a request of exactly ``prompt_tokens`` token ids that generates exactly
+        ``output_tokens`` tokens (``ignore_eos``)."""
+        from vllm import SamplingParams, TokensPrompt
+
+        ids = [3 + (i * 7919) % 4000 for i in range(prompt_tokens)]
+        params = SamplingParams(max_tokens=output_tokens, ignore_eos=True, temperature=0.0)
+        start = time.perf_counter()
+        self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), params)
+        self.admission_s.append(time.perf_counter() - start)
+
+    def step(self) -> list:
+        """One ``LLMEngine.step``; records the time spent outside the core step."""
+        before = len(self.steps)
+        start = time.perf_counter()
+        outputs = self.engine.step()
+        total = time.perf_counter() - start
+        if len(self.steps) > before:
+            self.output_overhead_s.append((total - self.steps[-1].duration_s, len(outputs)))
+        return outputs
+
+    def has_work(self) -> bool:
+        return self.engine.has_unfinished_requests()
+
+    def drain(self) -> None:
+        while self.has_work():
+            self.step()
+
+    def environment(self) -> dict:
+        """Versions, device, dtype, engine arguments and KV capacity, for the profile."""
+        import platform
+
+        import torch
+
+        device = "cpu"
+        if torch.cuda.is_available():
+            device = torch.cuda.get_device_name(0)
+        else:
+            try:
+                with open("/proc/cpuinfo") as f:
+                    device = next(
+                        (
+                            line.split(":", 1)[1].strip()
+                            for line in f
+                            if line.startswith("model name")
+                        ),
+                        platform.processor(),
+                    )
+            except OSError:
+                device = platform.processor() or "cpu"
+        return {
+            "vllm_version": self.version,
+            "torch_version": torch.__version__,
+            "device": device,
+            "python": platform.python_version(),
+            "engine_args": self.engine_args,
+            "block_size": self.block_size,
+            "num_gpu_blocks": self.num_gpu_blocks,
+            "torch_threads": torch.get_num_threads(),
+        }
+
+    def shutdown(self) -> None:
+        shutdown = getattr(self.core, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
