@@ -33,6 +33,11 @@ cal_app = typer.Typer(
     help="Profile a real vLLM engine, fit cost-model profiles, derive priors.", no_args_is_help=True
 )
 app.add_typer(cal_app, name="calibrate")
+val_app = typer.Typer(
+    help="Re-run sampled scenarios live on vLLM; measure the simulator's error.",
+    no_args_is_help=True,
+)
+app.add_typer(val_app, name="validate")
 
 Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
 Sets = Annotated[
@@ -581,6 +586,96 @@ def cal_prior(
     prof.write(output)
     _print_profile(prof)
     console.print(f"wrote {output}")
+
+
+# -- validate ---------------------------------------------------------------------------------
+def _csv(text: str | None, cast=str) -> list | None:
+    return None if text is None else [cast(x.strip()) for x in text.split(",") if x.strip()]
+
+
+@val_app.command("run")
+def val_run(
+    output: Annotated[Path, typer.Option("--output", "-o", help="report folder")],
+    profile: Annotated[
+        str, typer.Option(help="measured profile of the live engine")
+    ] = "cpu-tiny-llama",
+    scenarios: Annotated[int, typer.Option(help="how many scenarios to sample (K)")] = 6,
+    policies: Annotated[str | None, typer.Option(help="comma list (default: all five)")] = None,
+    correctors: Annotated[str | None, typer.Option(help="comma list (default: none,ewma)")] = None,
+    modes: Annotated[str | None, typer.Option(help="continuous,microbatch")] = None,
+    loads: Annotated[str | None, typer.Option(help="load levels x capacity, e.g. 0.8,1.5")] = None,
+    slices: Annotated[str | None, typer.Option(help="trace slices (seeds), e.g. 0,1")] = None,
+    requests: Annotated[int | None, typer.Option(help="requests per scenario")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="trace to slice (default: the study's)")
+    ] = None,
+    seed: Seed = 0,
+    max_p50_error: Annotated[
+        float | None,
+        typer.Option(help="exit 3 if any scenario's E2E P50 relative error exceeds this"),
+    ] = None,
+    max_p99_error: Annotated[
+        float | None,
+        typer.Option(help="exit 3 if any scenario's E2E P99 relative error exceeds this"),
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="per-scenario wall-clock limit")] = 900.0,
+    sets: Sets = None,
+) -> None:
+    """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.config import build
+    from driftsched.console import console, fail
+    from driftsched.validate.report import figures
+    from driftsched.validate.runner import ValidateSettings, run
+
+    grid = {
+        "policies": _csv(policies),
+        "correctors": _csv(correctors),
+        "modes": _csv(modes),
+        "loads": _csv(loads, float),
+        "slices": _csv(slices, int),
+        "requests": requests,
+        "trace": str(trace) if trace else None,
+        "scenarios": scenarios,
+        "seed": seed,
+    }
+    grid = {k: v for k, v in grid.items() if v is not None}
+    grid.update(_overrides(sets, "validation grid"))
+    settings = build(
+        ValidateSettings,
+        {"profile": profile, "grid": grid, "timeout_s": timeout_s},
+        "validate settings",
+    )
+    console.print("starting the live vLLM engine in-process")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("scenario {task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("validating", total=min(settings.grid.scenarios, 10**6))
+        report = run(
+            output,
+            settings,
+            progress=lambda k, n, key: bar.update(task, completed=k, total=n, description=key),
+        )
+    figures(output, report)
+    s = report.get("summary", {})
+    console.print(
+        f"E2E P50 error {s.get('e2e_p50_rel_error', float('nan')):.1%}, P99 "
+        f"{s.get('e2e_p99_rel_error', float('nan')):.1%}; TTFT P50 "
+        f"{s.get('ttft_p50_rel_error', float('nan')):.1%}; ranking tau "
+        f"{s.get('ranking_agreement')}; report: {output}/report.md",
+        soft_wrap=True,
+    )
+    worst50 = max((r["e2e_p50_rel_error"] for r in report["scenarios"]), default=0.0)
+    worst99 = max((r["e2e_p99_rel_error"] for r in report["scenarios"]), default=0.0)
+    if max_p50_error is not None and worst50 > max_p50_error:
+        fail(f"E2E P50 error {worst50:.1%} exceeds --max-p50-error {max_p50_error:.1%}", 3)
+    if max_p99_error is not None and worst99 > max_p99_error:
+        fail(f"E2E P99 error {worst99:.1%} exceeds --max-p99-error {max_p99_error:.1%}", 3)
 
 
 def main() -> None:

@@ -34,6 +34,11 @@ class SimConfig(Config):
         "fast", description="fast (event bookkeeping) or reference (literal per-request loop)"
     )
     timeseries_dt_s: float = Field(0.5, gt=0, description="time-series sampling interval")
+    overheads: bool = Field(
+        True,
+        description="add the profile's measured per-step/per-request overheads outside "
+        "engine steps (output processing, admission) to each step",
+    )
     oversize: Literal["error", "drop"] = Field(
         "error", description="requests longer than max_model_len: refuse the trace, or drop them"
     )

@@ -54,6 +54,10 @@ class Run:
         engine_cls = FastEngine if config.engine_impl == "fast" else ReferenceEngine
         self.engine = engine_cls(self.settings)
         self.cost = CostModel(profile)
+        ov = profile.overheads_s if config.overheads else {}
+        self._ov_step = ov.get("output_per_step_s", 0.0)
+        self._ov_request = ov.get("output_per_request_s", 0.0)
+        self._ov_admission = ov.get("admission_s", 0.0)
         self.env = simpy.Environment()
         self.times = {
             k: np.full(n, NAN)
@@ -168,13 +172,23 @@ class Run:
             for req in plan.admitted:
                 if np.isnan(self.times["scheduled_s"][req.index]):
                     self.times["scheduled_s"][req.index] = env.now
-            yield env.timeout(self.cost.step_time(plan.shape))
+            yield env.timeout(self.step_seconds(plan))
             outcome = engine.complete(plan)
             for req in outcome.first_token:
                 self.times["first_token_s"][req.index] = env.now
             for req in sorted(outcome.finished, key=lambda r: r.index):
                 self.on_finish(req)
             self.sample()
+
+    def step_seconds(self, plan) -> float:
+        """The cost model's step time plus the profile's overheads around a step."""
+        shape = plan.shape
+        extra = (
+            self._ov_step
+            + self._ov_request * shape.num_requests
+            + self._ov_admission * len(plan.admitted)
+        )
+        return self.cost.step_time(shape) + extra
 
     def on_finish(self, req: EngineRequest) -> None:
         i, now = req.index, self.env.now

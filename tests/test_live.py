@@ -68,3 +68,48 @@ def test_profile_resumes_without_redoing_episodes(quick_profile):
     profile(raw, settings, engine_factory=no_engine)
     after = sorted(p.stat().st_mtime_ns for p in (raw / "parts").glob("ep-*.parquet"))
     assert before == after
+
+
+@pytest.fixture(scope="session")
+def live_validation(quick_profile, tmp_path_factory):
+    """calibrate (short plan) -> validate: fifo vs sjf under contention, 3 scenarios."""
+    from driftsched.validate.runner import ValidateSettings, run
+    from driftsched.validate.scenario import Grid
+
+    raw, _, prof = quick_profile
+    path = prof.write(raw / "ci-tiny.json")
+    out = tmp_path_factory.mktemp("validate")
+    grid = Grid(
+        policies=["fifo", "sjf"],
+        correctors=["none"],
+        modes=["continuous"],
+        loads=[1.5, 2.5],
+        requests=160,
+        scenarios=3,
+        seed=0,
+        max_concurrency=16,
+    )
+    return run(out, ValidateSettings(profile=str(path), grid=grid, timeout_s=400))
+
+
+def test_live_validation_errors_within_ci_budget(live_validation):
+    report = live_validation
+    assert report["status"] == "complete" and len(report["scenarios"]) == 3
+    for row in report["scenarios"]:
+        print(
+            f"{row['key']}: E2E P50 {row['e2e_p50_rel_error']:.3f} P99 "
+            f"{row['e2e_p99_rel_error']:.3f} TTFT P50 {row['ttft_p50_rel_error']:.3f}"
+        )
+        assert row["live_finished"] == row["requests"]
+        assert row["e2e_p50_rel_error"] <= 0.15
+        assert row["e2e_p99_rel_error"] <= 0.25
+    assert {r["policy"] for r in report["scenarios"]} == {"fifo", "sjf"}
+
+
+def test_live_validation_ranks_scenarios_like_the_engine(live_validation):
+    s = live_validation["summary"]
+    print(
+        f"ranking tau {s['ranking_agreement']}, pairs {s['ranking_pairs_agree']}/"
+        f"{s['ranking_pairs']}"
+    )
+    assert s["ranking_pairs_agree"] == s["ranking_pairs"] == 3

@@ -1,1 +1,1 @@
-"""driftsched.validate — see README.md (not built yet)."""
+"""driftsched.validate: run sampled scenarios live on vLLM and measure the simulator's error."""

@@ -1,0 +1,176 @@
+"""Validation plumbing without vLLM: a fake engine (driftsched's own engine model on a fake
+clock) plays the live engine, so the live gateway, the comparison and the report are tested end
+to end; the real thing runs in tests/test_live.py."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from driftsched.sim.costmodel import CostModel, load_profile
+from driftsched.sim.engine import EngineRequest, ReferenceEngine
+from driftsched.validate import fidelity
+from driftsched.validate.runner import EngineFailure, ValidateSettings, run
+from driftsched.validate.scenario import Grid, Scenario, workload
+
+from driftsched.errors import InputError
+
+PROFILE = "cpu-tiny-llama"
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, dt: float) -> None:
+        self.t += max(dt, 1e-4)
+
+
+class FakeLiveEngine:
+    """Steps take exactly the profile's predicted time (+ overheads) on the fake clock."""
+
+    def __init__(self, clock: FakeClock, die_after_steps: int | None = None):
+        self.prof = load_profile(PROFILE)
+        self.eng = ReferenceEngine(self.prof.engine)
+        self.cost, self.clock, self.die = CostModel(self.prof), clock, die_after_steps
+        self.num_gpu_blocks = self.prof.engine.num_gpu_blocks
+        self.ids, self.steps, self.shut = {}, 0, False
+
+    def add(self, rid, prompt, output):
+        self.ids[len(self.ids)] = rid
+        self.eng.add(EngineRequest(len(self.ids) - 1, prompt, output))
+
+    def has_work(self):
+        return self.eng.has_work()
+
+    def step(self):
+        self.steps += 1
+        if self.die is not None and self.steps > self.die:
+            raise RuntimeError("engine core died")
+        plan = self.eng.schedule()
+        ov = self.prof.overheads_s
+        self.clock.t += (
+            self.cost.step_time(plan.shape)
+            + ov["output_per_step_s"]
+            + ov["output_per_request_s"] * plan.shape.num_requests
+            + ov["admission_s"] * len(plan.admitted)
+        )
+        out = self.eng.complete(plan)
+        produced = [r for r, _ in plan.chunks if r.num_output_tokens > 0] + list(plan.decodes)
+        finished = {r.index for r in out.finished}
+        return [
+            SimpleNamespace(
+                request_id=f"{self.ids[r.index]}-abc",
+                outputs=[SimpleNamespace(token_ids=[0] * r.num_output_tokens)],
+                finished=r.index in finished,
+            )
+            for r in produced
+        ]
+
+    def shutdown(self):
+        self.shut = True
+
+
+def settings(**grid):
+    base = {
+        "policies": ["fifo", "sjf"],
+        "correctors": ["none"],
+        "loads": [1.5],
+        "requests": 120,
+        "scenarios": 2,
+        "max_concurrency": 8,
+    }
+    return ValidateSettings(profile=PROFILE, grid=Grid(**{**base, **grid}))
+
+
+def run_fake(tmp_path, clock=None, engine=None, **grid):
+    clock = clock or FakeClock()
+    engine = engine or FakeLiveEngine(clock)
+    report = run(
+        tmp_path,
+        settings(**grid),
+        engine_factory=lambda a, p: engine,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return report, engine
+
+
+@pytest.mark.parametrize("mode", ["continuous", "microbatch"])
+def test_live_gateway_on_a_faithful_engine_matches_the_simulator(tmp_path, mode):
+    report, engine = run_fake(tmp_path, modes=[mode])
+    assert report["status"] == "complete" and engine.shut
+    for row in report["scenarios"]:
+        assert row["live_finished"] == row["requests"] == row["compared"] == 120
+        # same engine semantics and step times: only step-boundary admission differs
+        assert row["e2e_p50_rel_error"] < 0.03 and row["e2e_p99_rel_error"] < 0.03
+        assert row["ttft_p50_rel_error"] < 0.05
+    s = report["summary"]
+    assert s["ranking_pairs"] == 1 and s["ranking_agreement"] == 1.0
+    data = json.loads((tmp_path / "report.json").read_text())
+    for key in (
+        "e2e_p50_rel_error",
+        "e2e_p99_rel_error",
+        "ttft_p50_rel_error",
+        "ttft_p99_rel_error",
+        "queue_wait_p50_rel_error",
+        "ranking_agreement",
+    ):
+        assert key in data["summary"] and key in data["scenarios"][0] or key == "ranking_agreement"
+    assert (tmp_path / "report.md").read_text().startswith("# Simulator fidelity")
+
+
+def test_an_engine_that_dies_leaves_a_partial_report(tmp_path):
+    clock = FakeClock()
+    with pytest.raises(EngineFailure, match="engine core died; .* of 120 requests completed"):
+        run_fake(tmp_path, clock=clock, engine=FakeLiveEngine(clock, die_after_steps=150))
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["status"] == "engine died"
+    row = data["scenarios"][0]
+    assert row["status"] == "error" and 0 < row["live_finished"] < 120
+    assert len(row["unfinished_request_ids"]) == 120 - row["live_finished"]
+    assert "unfinished:" in (tmp_path / "report.md").read_text()
+
+
+def test_engine_start_failure_is_one_line_with_a_report(tmp_path):
+    def boom(args, plan):
+        raise OSError("cannot allocate KV cache")
+
+    with pytest.raises(EngineFailure, match="failed to start: OSError: cannot allocate"):
+        run(tmp_path, settings(), engine_factory=boom)
+    assert json.loads((tmp_path / "report.json").read_text())["status"] == "engine failed to start"
+
+
+def test_validate_needs_a_measured_profile(tmp_path):
+    with pytest.raises(InputError, match="needs a measured profile"):
+        run(tmp_path, ValidateSettings(profile="l4-qwen1.5-1.8b-prior"))
+
+
+def test_grid_sampling_is_seeded_and_bounded():
+    g = Grid(scenarios=4, seed=3)
+    assert g.sample() == g.sample() and len(g.sample()) == 4
+    assert len(Grid(policies=["fifo"], correctors=["none"], scenarios=9).sample()) == 1
+
+
+def test_workload_is_scaled_to_the_engine():
+    prof = load_profile(PROFILE)
+    g = Grid(requests=200)
+    lo = workload(
+        g, Scenario(policy="fifo", corrector="none", mode="continuous", load=0.5, slice=0), prof
+    )
+    hi = workload(
+        g, Scenario(policy="fifo", corrector="none", mode="continuous", load=2.0, slice=0), prof
+    )
+    assert lo.span_s == pytest.approx(4 * hi.span_s)
+    assert list(lo.frame["output_tokens"]) == list(hi.frame["output_tokens"])
+
+
+def test_fidelity_metrics():
+    assert fidelity.rel_error(1.1, 1.0) == pytest.approx(0.1)
+    rows = [{"e2e_p50_live_s": a, "e2e_p50_sim_s": b} for a, b in ((1, 1.1), (2, 2.5), (3, 2.9))]
+    r = fidelity.ranking(rows)
+    assert r["tau"] == 1.0 and r["pairs"] == 3 and r["pairs_agree"] == 3

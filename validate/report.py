@@ -1,0 +1,111 @@
+"""The validation report for people: Markdown tables and figures (CDF overlays, errors)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+ROW_KEYS = [
+    "e2e_p50_rel_error",
+    "e2e_p99_rel_error",
+    "ttft_p50_rel_error",
+    "ttft_p99_rel_error",
+    "queue_wait_p50_rel_error",
+    "e2e_ks",
+]
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.1%}"
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Simulator fidelity against live vLLM — {report['status']}",
+        "",
+        f"Profile: `{report['profile']}` ({report['profile_kind']}). "
+        f"Scenarios: {len(report['scenarios'])}.",
+        "",
+    ]
+    if report.get("error"):
+        lines += [f"**Error:** {report['error']}", ""]
+    s = report.get("summary")
+    if s:
+        lines += [
+            "## Summary (mean over completed scenarios)",
+            "",
+            "| metric | P50 rel. error | P90 | P99 | KS |",
+            "|---|---|---|---|---|",
+        ]
+        for m in ("e2e", "ttft", "queue_wait"):
+            lines.append(
+                f"| {m} | {_pct(s[f'{m}_p50_rel_error'])} | "
+                f"{_pct(s[f'{m}_p90_rel_error'])} | {_pct(s[f'{m}_p99_rel_error'])} | "
+                f"{s[f'{m}_ks']:.3f} |"
+            )
+        tau = s.get("ranking_agreement")
+        lines += [
+            "",
+            f"Ranking agreement (Kendall tau, median E2E across scenarios): "
+            f"{tau if tau is None or not math.isfinite(tau) else round(tau, 3)}; "
+            f"{s.get('ranking_pairs_agree')}/{s.get('ranking_pairs')} scenario pairs "
+            f"ordered alike; P99: {s.get('ranking_agreement_p99')}",
+            "",
+        ]
+    lines += [
+        "## Scenarios",
+        "",
+        "| scenario | status | live E2E P50 (s) | sim E2E P50 (s) | " + " | ".join(ROW_KEYS) + " |",
+        "|" + "---|" * (4 + len(ROW_KEYS)),
+    ]
+    for r in report["scenarios"]:
+        cells = [
+            _pct(r.get(k)) if "rel_error" in k else f"{r.get(k, float('nan')):.3f}"
+            for k in ROW_KEYS
+        ]
+        lines.append(
+            f"| {r['key']} | {r['status']} | {r['e2e_p50_live_s']:.2f} | "
+            f"{r['e2e_p50_sim_s']:.2f} | " + " | ".join(cells) + " |"
+        )
+    for r in report["scenarios"]:
+        if r["status"] != "complete":
+            lines += [
+                "",
+                f"- {r['key']}: {r['status']} ({r['error']}); {r['live_finished']} of "
+                f"{r['requests']} requests completed; unfinished: "
+                f"{', '.join(r['unfinished_request_ids'][:20])}",
+            ]
+    return "\n".join(lines)
+
+
+def figures(out: Path, report: dict) -> list[Path]:
+    """``cdf_<scenario>.png`` overlays and ``errors.png``; returns the written paths."""
+    from driftsched.sim import plots
+    from driftsched.validate.runner import load_records
+
+    plt = plots._plt()
+    written = []
+    for r in report["scenarios"]:
+        live, sim = load_records(out, r["key"])
+        fig = plots.latency_cdfs({"live vLLM": live, "simulator": sim})
+        fig.suptitle(r["key"])
+        written.append(plots.save(fig, out / f"cdf_{r['key']}.png"))
+    rows = report["scenarios"]
+    if rows:
+        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 4), constrained_layout=True)
+        keys = [
+            "e2e_p50_rel_error",
+            "e2e_p99_rel_error",
+            "ttft_p50_rel_error",
+            "queue_wait_p50_rel_error",
+        ]
+        x = np.arange(len(rows))
+        for j, k in enumerate(keys):
+            ax.bar(x + j * 0.2, [100 * (r.get(k) or 0) for r in rows], 0.2, label=k)
+        ax.set_xticks(x + 0.3, [r["key"] for r in rows], rotation=30, ha="right", fontsize=7)
+        ax.set(ylabel="relative error (%)", title="Simulator error per scenario")
+        ax.legend(fontsize=7)
+        written.append(plots.save(fig, out / "errors.png"))
+    return written

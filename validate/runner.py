@@ -1,0 +1,186 @@
+"""``driftsched validate run``: each sampled scenario live on vLLM, then in the simulator with
+the engine's measured profile, then the comparison. Results are written after every scenario,
+so an engine that dies, a timeout or Ctrl-C still leaves a report of what completed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from driftsched.sim.config import SimConfig
+from driftsched.sim.costmodel import Profile, load_profile
+from driftsched.sim.result import write_parquet
+from driftsched.sim.simulation import simulate
+from driftsched.validate import fidelity
+from driftsched.validate.live import LiveGateway
+from driftsched.validate.scenario import Grid, Scenario, workload
+from pydantic import Field
+
+from driftsched.atomic import write_text
+from driftsched.config import Config
+from driftsched.errors import DriftschedError, InputError
+
+
+class EngineFailure(DriftschedError):
+    """The live engine could not start or died; a partial report was written."""
+
+    exit_code = 4
+
+
+class ValidateSettings(Config):
+    profile: str = Field(description="measured profile of the engine that will run live")
+    grid: Grid = Field(default_factory=Grid)
+    timeout_s: float = Field(900.0, gt=0, description="per-scenario wall-clock limit")
+
+
+def engine_args(profile: Profile, out: Path) -> tuple[dict, dict]:
+    """The engine arguments (and profiling settings) the profile was measured with."""
+    details = profile.provenance.details
+    if profile.kind != "measured" or "engine_args" not in details:
+        raise InputError(
+            f"profile {profile.name} is a {profile.kind} without engine arguments; "
+            "validate needs a measured profile of the engine it runs "
+            "(driftsched calibrate profile + fit)"
+        )
+    args = dict(details["engine_args"])
+    if args.get("load_format") == "dummy" and not Path(args["model"]).is_dir():
+        from driftsched.calibrate.tinymodel import write_tiny_model
+
+        args["model"] = str(write_tiny_model(out / "tiny-model"))
+    return args, details.get("plan", {})
+
+
+def start_engine(args: dict, plan: dict):
+    from driftsched.calibrate.profiler import ProfileSettings
+    from driftsched.calibrate.vllm_engine import InstrumentedEngine
+
+    if plan:
+        ProfileSettings.model_validate(plan).apply_environment()
+    return InstrumentedEngine(args)
+
+
+def run(
+    out_dir: str | Path,
+    settings: ValidateSettings,
+    progress: Callable[[int, int, str], None] | None = None,
+    engine_factory: Callable | None = None,
+    clock=None,
+    sleep=None,
+) -> dict:
+    """Run every scenario; return the report dict (also written to ``out_dir``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    profile = load_profile(settings.profile)
+    scenarios = settings.grid.sample()
+    report = {
+        "settings": settings.model_dump(mode="json"),
+        "profile": profile.name,
+        "profile_kind": profile.kind,
+        "scenarios": [],
+        "status": "running",
+    }
+    args, plan = engine_args(profile, out) if engine_factory is None else ({}, {})
+    try:
+        engine = (engine_factory or start_engine)(args, plan)
+    except DriftschedError:
+        raise
+    except Exception as exc:
+        report["status"] = "engine failed to start"
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        _write(out, report)
+        raise EngineFailure(
+            f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
+        ) from None
+    blocks = getattr(engine, "num_gpu_blocks", None)
+    try:
+        for k, sc in enumerate(scenarios):
+            row = _one(out, settings, profile, sc, engine, blocks, clock, sleep)
+            report["scenarios"].append(row)
+            report["summary"] = fidelity.summary(
+                [r for r in report["scenarios"] if r["status"] == "complete"]
+            )
+            _write(out, report)
+            if progress:
+                progress(k + 1, len(scenarios), sc.key)
+            if row["status"] == "error":
+                report["status"] = "engine died"
+                _write(out, report)
+                raise EngineFailure(
+                    f"scenario {sc.key}: {row['error']}; "
+                    f"{row['live_finished']} of {row['requests']} requests "
+                    f"completed (partial report in {out})"
+                )
+        report["status"] = "complete"
+    except KeyboardInterrupt:
+        report["status"] = "interrupted"
+        _write(out, report)
+        raise
+    finally:
+        shutdown = getattr(engine, "shutdown", None)
+        if shutdown:
+            shutdown()
+    _write(out, report)
+    return report
+
+
+def _one(
+    out: Path,
+    settings: ValidateSettings,
+    profile: Profile,
+    sc: Scenario,
+    engine,
+    blocks,
+    clock,
+    sleep,
+) -> dict:
+    g = settings.grid
+    trace = workload(g, sc, profile)
+    config = SimConfig(
+        policy=sc.policy,
+        corrector=sc.corrector,
+        mode=sc.mode,
+        max_concurrency=g.max_concurrency,
+        batch_size=g.batch_size,
+        batch_wait_s=g.batch_wait_s,
+        profile=settings.profile,
+        engine={"num_gpu_blocks": blocks} if blocks else {},
+    )
+    kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
+    live = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()
+    sim = simulate(trace, config, profile)
+    folder = out / "scenarios" / sc.key
+    write_parquet(live.records, folder / "live.parquet")
+    write_parquet(sim.records, folder / "sim.parquet")
+    row = {
+        **sc.model_dump(),
+        "key": sc.key,
+        "status": live.status,
+        "error": live.error,
+        "live_wall_s": round(live.wall_s, 3),
+        "stretch": trace.meta.get("stretch"),
+        **fidelity.scenario_fidelity(live.records, sim.records),
+    }
+    row["unfinished_request_ids"] = (
+        live.records.loc[~live.records["finished"], "request_id"].astype(str).tolist()
+    )
+    return row
+
+
+def _write(out: Path, report: dict) -> None:
+    from driftsched.validate.report import markdown
+
+    write_text(out / "report.json", json.dumps(report, indent=2, default=_json) + "\n")
+    write_text(out / "report.md", markdown(report) + "\n")
+
+
+def _json(v):
+    if isinstance(v, float):
+        return None
+    return str(v)
+
+
+def load_records(out: Path, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folder = out / "scenarios" / key
+    return pd.read_parquet(folder / "live.parquet"), pd.read_parquet(folder / "sim.parquet")
