@@ -143,7 +143,7 @@ def profile(
                 "date": time.strftime("%Y-%m-%d", time.gmtime()),
             }
             write_text(out / "environment.json", json.dumps(env, indent=2) + "\n")
-        _warm_up(engine, pts, settings.warmup_steps)
+        warm_up(engine, pts, settings.warmup_steps)
         for episode, (repeat, point) in enumerate(todo):
             if episode in done:
                 continue
@@ -155,7 +155,8 @@ def profile(
     return out
 
 
-def _warm_up(engine, pts: list[Point], min_steps: int) -> None:
+def warm_up(engine, pts: list[Point], min_steps: int) -> None:
+    """Run plan points until ``min_steps`` engine steps have passed; forget what they recorded."""
     start, i = len(engine.steps), 0
     while len(engine.steps) - start < min_steps:
         run_point(engine, pts[i % len(pts)], f"warm{i}")
