@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from driftsched.calibrate.plan import Point, episodes, points
 from driftsched.sim.costmodel import chunk_attention
@@ -206,22 +207,31 @@ def read_raw(raw_dir: str | Path) -> tuple[pd.DataFrame, dict, dict]:
     frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     env_file = raw / "environment.json"
     env = json.loads(env_file.read_text()) if env_file.exists() else {}
-    admission, per_step, per_output = [], [], []
+    admission, outside = [], []
     for p in sorted((raw / "parts").glob("ep-*.overheads.json")):
         data = json.loads(p.read_text())
         admission += data["admission_s"]
-        for total, n_out in data["output_overhead_s"]:
-            per_step.append(total)
-            if n_out:
-                per_output.append(total / n_out)
-    import numpy as np
+        outside += data["output_overhead_s"]
+    return (
+        frame,
+        env,
+        {
+            "admission_s": float(np.median(admission)) if admission else 0.0,
+            **outside_overheads(outside),
+        },
+    )
 
-    def med(x):
-        return float(np.median(x)) if x else 0.0
 
-    overheads = {
-        "admission_s": med(admission),
-        "output_per_step_s": med(per_step),
-        "output_per_request_s": med(per_output),
-    }
-    return frame, env, overheads
+def outside_overheads(samples: list[tuple[float, int]]) -> dict[str, float]:
+    """Split the time ``LLMEngine.step`` spends outside the core step into a per-step part and
+    a per-returned-request part: a robust (L1) line ``a + b * outputs`` through the samples."""
+    if not samples:
+        return {"output_per_step_s": 0.0, "output_per_request_s": 0.0}
+    total = np.array([t for t, _ in samples], dtype=float)
+    n = np.array([k for _, k in samples], dtype=float)
+    a, b = float(np.median(total)), 0.0
+    if n.max() > n.min():
+        for _ in range(50):  # IRLS for least absolute deviations
+            w = 1.0 / np.maximum(np.abs(total - a - b * n), 1e-6)
+            b, a = np.polyfit(n, total, 1, w=np.sqrt(w))
+    return {"output_per_step_s": max(float(a), 0.0), "output_per_request_s": max(float(b), 0.0)}

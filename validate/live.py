@@ -66,6 +66,10 @@ class LiveGateway:
         self.arrival_s = f["arrival_s"].to_numpy(dtype=float)
         self.prompt = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.output = f["output_tokens"].to_numpy(dtype=np.int64)
+        self.max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
+        self.cols = {
+            c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
+        }
         truth = self.output
         self.gateway = Gateway(
             make_policy(config.policy, config.policy_params),
@@ -109,8 +113,10 @@ class LiveGateway:
     def now(self) -> float:
         return self.clock() - self.t0
 
+    next_arrival = 0
+    batch_deadline: float | None = None
+
     def _loop(self) -> None:
-        next_arrival = 0
         finished = 0
         while finished < self.n:
             if self.now() > self.timeout_s:
@@ -118,44 +124,41 @@ class LiveGateway:
                     f"scenario exceeded {self.timeout_s:g} s with "
                     f"{self.n - finished} requests unfinished"
                 )
-            next_arrival = self._admit(next_arrival)
-            self._dispatch(next_arrival)
+            self._admit()
+            self._dispatch()
             if self.engine.has_work():
                 finished += self._step()
-            else:
-                wait = (
-                    (self.arrival_s[next_arrival] - self.now()) if next_arrival < self.n else 0.001
-                )
-                if self.config.mode == "microbatch" and self.batch_deadline is not None:
-                    wait = min(wait, self.batch_deadline - self.now())
-                self.sleep(min(max(wait, 0.0), 0.05))
+                continue
+            k = self.next_arrival
+            wait = (self.arrival_s[k] - self.now()) if k < self.n else 0.001
+            if self.config.mode == "microbatch" and self.batch_deadline is not None:
+                wait = min(wait, self.batch_deadline - self.now())
+            self.sleep(min(max(wait, 0.0), 0.05))
 
-    def _admit(self, k: int) -> int:
-        now = self.now()
+    def _admit(self) -> None:
+        """Admit every request whose arrival time has passed (estimate, classify, queue)."""
+        k, now = self.next_arrival, self.now()
         while k < self.n and self.arrival_s[k] <= now:
-            row = self.frame.iloc[k]
-            tier = str(row["tier"])
+            tier = self.cols["tier"][k]
             adm = Admission(
                 k,
-                str(row["request_id"]),
+                self.cols["request_id"][k],
                 float(self.arrival_s[k]),
-                str(row["tenant"]),
+                self.cols["tenant"][k],
                 tier,
                 tier_rank(tier),
-                str(row["category"]),
+                self.cols["category"][k],
                 int(self.prompt[k]),
-                int(row["max_tokens"]),
+                int(self.max_tokens[k]),
             )
             self.admissions[k] = adm
             view = self.gateway.admit(adm, now)
             self.estimate[k], self.est_class[k] = view.estimate_tokens, view.est_class
             self.t["admit_s"][k] = now
             k += 1
-        return k
+        self.next_arrival = k
 
-    batch_deadline: float | None = None
-
-    def _dispatch(self, next_arrival: int) -> None:
+    def _dispatch(self) -> None:
         cfg = self.config
         if cfg.mode == "continuous":
             while self.in_engine < cfg.max_concurrency and len(self.gateway):
@@ -183,9 +186,12 @@ class LiveGateway:
         self.in_engine += 1
 
     def _step(self) -> int:
+        """One engine step; then, in the simulator's order of events at a step's end, the
+        requests that arrived during the step are admitted (estimated with the corrector state
+        of their arrival) and the finishes are fed back in trace-row order."""
         outputs = self.engine.step()
         now = self.now()
-        finished = 0
+        done: list[tuple[int, int]] = []
         for out in outputs:
             i = self.index.get(out.request_id)
             if i is None:
@@ -194,18 +200,20 @@ class LiveGateway:
             if tokens and np.isnan(self.t["first_token_s"][i]):
                 self.t["first_token_s"][i] = now
             if out.finished:
-                finished += 1
-                self.t["finish_s"][i] = now
-                self.generated[i] = tokens
-                self.in_engine -= 1
-                self.gateway.finished(self.admissions[i], tokens)
-                if self.config.mode == "continuous":
-                    self.t["done_s"][i] = now
+                done.append((i, tokens))
+        self._admit()
+        for i, tokens in sorted(done):
+            self.t["finish_s"][i] = now
+            self.generated[i] = tokens
+            self.in_engine -= 1
+            self.gateway.finished(self.admissions[i], tokens)
+            if self.config.mode == "continuous":
+                self.t["done_s"][i] = now
         if self.config.mode == "microbatch" and self.in_engine == 0 and self.batch:
             for j in self.batch:
                 self.t["done_s"][j] = now
             self.batch = []
-        return finished
+        return len(done)
 
     def _records(self) -> pd.DataFrame:
         f, t = self.frame, self.t

@@ -117,6 +117,7 @@ def run(
             f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
         ) from None
     blocks = getattr(engine, "num_gpu_blocks", None)
+    telemetry = _gpu_telemetry(out) if engine_factory is None else None
     try:
         for k, sc in enumerate(scenarios):
             row = _one(out, settings, profile, sc, engine, blocks, clock, sleep)
@@ -141,11 +142,29 @@ def run(
         _write(out, report)
         raise
     finally:
+        if telemetry is not None:
+            telemetry.stop()
         shutdown = getattr(engine, "shutdown", None)
         if shutdown:
             shutdown()
     _write(out, report)
     return report
+
+
+def _gpu_telemetry(out: Path):
+    """NVML sampling into ``telemetry.parquet`` when the engine runs on an NVIDIA GPU."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        from driftsched.calibrate.telemetry import GpuTelemetry
+
+        telemetry = GpuTelemetry(out / "telemetry.parquet")
+    except (ImportError, InputError):
+        return None
+    telemetry.start()
+    return telemetry
 
 
 def _one(
