@@ -29,7 +29,7 @@ SHAPE_COLUMNS = [
     "decode_context_tokens",
 ]
 RAW_COLUMNS = ["episode", "point", "duration_s", *SHAPE_COLUMNS]
-DEFAULT_FEATURES = ["const", *SHAPE_COLUMNS]
+DEFAULT_FEATURES = ["const", *SHAPE_COLUMNS, "decode_requests_small"]
 REGIMES = ("prefill", "decode", "mixed")
 
 
@@ -41,11 +41,17 @@ def regime(frame: pd.DataFrame) -> np.ndarray:
 
 
 def design(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """The design matrix: one column per feature (``const`` is ones)."""
-    cols = [
-        np.ones(len(frame)) if f == "const" else frame[f].to_numpy(dtype=np.float64)
-        for f in features
-    ]
+    """The design matrix: one column per feature (``const`` is ones; ``decode_requests_small``
+    is derived from ``decode_requests``)."""
+    from driftsched.sim.costmodel import SMALL_BATCH
+
+    derived = {
+        "const": lambda: np.ones(len(frame)),
+        "decode_requests_small": lambda: np.minimum(
+            frame["decode_requests"].to_numpy(dtype=np.float64), SMALL_BATCH
+        ),
+    }
+    cols = [derived[f]() if f in derived else frame[f].to_numpy(dtype=np.float64) for f in features]
     return np.column_stack(cols)
 
 

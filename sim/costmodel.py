@@ -24,6 +24,8 @@ from driftsched.config import Config
 from driftsched.errors import InputError, UnknownNameError
 
 PROFILE_SCHEMA_VERSION = 1
+#: the batch-size threshold of the ``decode_requests_small`` feature
+SMALL_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ FEATURES = {
     "prefill_requests": ("s/request", lambda s: s.prefill_requests),
     "decode_requests": ("s/request", lambda s: s.decode_requests),
     "decode_context_tokens": ("s/token", lambda s: s.decode_context_tokens),
+    # the first SMALL_BATCH decoding sequences cost more each than later ones (concave batch
+    # cost: per-sequence work amortises over a batch); see docs/calibrate.md
+    "decode_requests_small": ("s/request", lambda s: min(s.decode_requests, SMALL_BATCH)),
 }
 
 
@@ -161,14 +166,16 @@ class CostModel:
 
     def step_time(self, shape: BatchShape) -> float:
         """Seconds for one engine step of this shape (never negative)."""
-        c0, c_pt, c_pa, c_pr, c_dr, c_dc = self._c
+        c0, c_pt, c_pa, c_pr, c_dr, c_dc, c_ds = self._c
+        dr = shape.decode_requests
         t = (
             c0
             + c_pt * shape.prefill_tokens
             + c_pa * shape.prefill_attention
             + c_pr * shape.prefill_requests
-            + c_dr * shape.decode_requests
+            + c_dr * dr
             + c_dc * shape.decode_context_tokens
+            + c_ds * (dr if dr < SMALL_BATCH else SMALL_BATCH)
         )
         return t if t > 0.0 else 0.0
 
