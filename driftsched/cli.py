@@ -619,6 +619,9 @@ def val_run(
         typer.Option(help="exit 3 if any scenario's E2E P99 relative error exceeds this"),
     ] = None,
     timeout_s: Annotated[float, typer.Option(help="per-scenario wall-clock limit")] = 900.0,
+    repeat_live: Annotated[
+        bool, typer.Option(help="run each scenario live twice: report the live-vs-live noise floor")
+    ] = False,
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
@@ -644,7 +647,7 @@ def val_run(
     grid.update(_overrides(sets, "validation grid"))
     settings = build(
         ValidateSettings,
-        {"profile": profile, "grid": grid, "timeout_s": timeout_s},
+        {"profile": profile, "grid": grid, "timeout_s": timeout_s, "repeat_live": repeat_live},
         "validate settings",
     )
     console.print("starting the live vLLM engine in-process")

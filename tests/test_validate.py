@@ -174,3 +174,15 @@ def test_fidelity_metrics():
     rows = [{"e2e_p50_live_s": a, "e2e_p50_sim_s": b} for a, b in ((1, 1.1), (2, 2.5), (3, 2.9))]
     r = fidelity.ranking(rows)
     assert r["tau"] == 1.0 and r["pairs"] == 3 and r["pairs_agree"] == 3
+
+
+def test_repeat_live_measures_the_noise_floor(tmp_path):
+    clock = FakeClock()
+    engine = FakeLiveEngine(clock)
+    s = settings(scenarios=1).model_copy(update={"repeat_live": True})
+    report = run(tmp_path, s, engine_factory=lambda a, p: engine, clock=clock, sleep=clock.sleep)
+    row = report["scenarios"][0]
+    assert row["noise_e2e_p50_rel_error"] < 0.01  # a deterministic fake repeats itself
+    assert "noise_e2e_p50_rel_error" in report["summary"]
+    assert "Noise floor" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "scenarios" / row["key"] / "live_repeat.parquet").exists()

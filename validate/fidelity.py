@@ -75,6 +75,10 @@ def summary(rows: list[dict]) -> dict:
             out[f"{key}_max"] = float(vals.max()) if vals.size else float("nan")
         ks = np.array([r[f"{m}_ks"] for r in rows], dtype=float)
         out[f"{m}_ks"] = float(np.nanmean(ks)) if np.isfinite(ks).any() else float("nan")
+    noise = [k for k in (rows[0] if rows else {}) if k.startswith("noise_")]
+    for key in noise:  # live-vs-live differences (the measurement's own noise), when measured
+        vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+        out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
     r50, r99 = ranking(rows, "p50"), ranking(rows, "p99")
     out["ranking_agreement"] = r50["tau"]
     out["ranking_agreement_p99"] = r99["tau"]

@@ -45,6 +45,14 @@ def markdown(report: dict) -> str:
                 f"{_pct(s[f'{m}_p90_rel_error'])} | {_pct(s[f'{m}_p99_rel_error'])} | "
                 f"{s[f'{m}_ks']:.3f} |"
             )
+        if "noise_e2e_p50_rel_error" in s:
+            lines += [
+                "",
+                "Noise floor — the same scenarios run live twice differ by: E2E P50 "
+                f"{_pct(s['noise_e2e_p50_rel_error'])}, P99 "
+                f"{_pct(s['noise_e2e_p99_rel_error'])}, TTFT P50 "
+                f"{_pct(s['noise_ttft_p50_rel_error'])}.",
+            ]
         tau = s.get("ranking_agreement")
         lines += [
             "",

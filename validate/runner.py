@@ -33,6 +33,11 @@ class ValidateSettings(Config):
     profile: str = Field(description="measured profile of the engine that will run live")
     grid: Grid = Field(default_factory=Grid)
     timeout_s: float = Field(900.0, gt=0, description="per-scenario wall-clock limit")
+    repeat_live: bool = Field(
+        False,
+        description="run each scenario live a second time and report live-vs-live "
+        "differences: the measurement's own noise floor",
+    )
     warmup_steps: int = Field(
         600,
         ge=0,
@@ -204,6 +209,11 @@ def _one(
         "stretch": trace.meta.get("stretch"),
         **fidelity.scenario_fidelity(live.records, sim.records),
     }
+    if settings.repeat_live and live.status == "complete":
+        again = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()
+        write_parquet(again.records, folder / "live_repeat.parquet")
+        noise = fidelity.scenario_fidelity(live.records, again.records)
+        row.update({f"noise_{k}": noise[k] for k in noise if k.endswith("_rel_error")})
     row["unfinished_request_ids"] = (
         live.records.loc[~live.records["finished"], "request_id"].astype(str).tolist()
     )
