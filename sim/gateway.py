@@ -20,6 +20,21 @@ class Gateway:
         self.depth_by_tier: Counter[str] = Counter()
         self._seq = 0
 
+    @classmethod
+    def from_config(cls, config, truth) -> Gateway:
+        """The gateway a :class:`~driftsched.sim.config.SimConfig` describes; ``truth`` (trace
+        row -> true output tokens) is handed to the oracle corrector only."""
+        from driftsched.sim.correctors import make_corrector
+        from driftsched.sim.policies import make_policy
+
+        return cls(
+            make_policy(config.policy, config.policy_params),
+            make_corrector(
+                config.corrector, config.corrector_params, truth=lambda i: int(truth[i])
+            ),
+            config.job_classes,
+        )
+
     def admit(self, adm: Admission, now_s: float) -> RequestView:
         """Estimate, classify and queue ``adm``; return the view the policy holds."""
         estimate = int(self.corrector.estimate(adm))

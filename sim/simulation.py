@@ -15,12 +15,10 @@ import numpy as np
 import pandas as pd
 import simpy
 from driftsched.sim.config import SimConfig
-from driftsched.sim.correctors import make_corrector
 from driftsched.sim.costmodel import CostModel, EngineSettings, Profile, load_profile
 from driftsched.sim.engine import EngineRequest, ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.gateway import Gateway
-from driftsched.sim.policies import make_policy
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
 from driftsched.traces.schema import tier_rank
@@ -43,14 +41,7 @@ class Run:
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
-        truth = self.output_tokens
-        self.gateway = Gateway(
-            make_policy(config.policy, config.policy_params),
-            make_corrector(
-                config.corrector, config.corrector_params, truth=lambda i: int(truth[i])
-            ),
-            config.job_classes,
-        )
+        self.gateway = Gateway.from_config(config, self.output_tokens)
         engine_cls = FastEngine if config.engine_impl == "fast" else ReferenceEngine
         self.engine = engine_cls(self.settings)
         self.cost = CostModel(profile)

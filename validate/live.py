@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.correctors import make_corrector
 from driftsched.sim.gateway import Gateway
-from driftsched.sim.policies import make_policy
 from driftsched.sim.request import Admission
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
@@ -70,14 +68,7 @@ class LiveGateway:
         self.cols = {
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
-        truth = self.output
-        self.gateway = Gateway(
-            make_policy(config.policy, config.policy_params),
-            make_corrector(
-                config.corrector, config.corrector_params, truth=lambda i: int(truth[i])
-            ),
-            config.job_classes,
-        )
+        self.gateway = Gateway.from_config(config, self.output)
         self.ids = [f"q{i}" for i in range(self.n)]
         self.index = {rid: i for i, rid in enumerate(self.ids)}
         self.t = {
