@@ -58,16 +58,21 @@ def points(
     if quick:
         keep = {
             "prefill-48",
+            "prefill-256",
             "prefill-512",
             f"prefill-{budget}",
             "prefill-4x96",
             "decode-1x32",
             "decode-4x256",
+            "decode-8x1024",
             "decode-16x32",
+            "decode-16x256",
+            "decode-16x1024",
             "decode-32x256",
             f"decode-{batches[-1]}x32",
             "mixed-4+512",
             "mixed-16+64",
+            "mixed-16+512",
         }
         out = [p for p in out if p.label in keep]
     return out

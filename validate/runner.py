@@ -39,7 +39,7 @@ class ValidateSettings(Config):
         "differences: the measurement's own noise floor",
     )
     warmup_steps: int = Field(
-        600,
+        1500,
         ge=0,
         description="engine steps run (and discarded) before the first scenario: a "
         "fresh CPU engine runs ~15% slower for its first few hundred steps",
@@ -63,7 +63,7 @@ def engine_args(profile: Profile, out: Path) -> tuple[dict, dict]:
     return args, details.get("plan", {})
 
 
-def start_engine(args: dict, plan: dict, warmup_steps: int = 600):
+def start_engine(args: dict, plan: dict, warmup_steps: int = 1500):
     """Start the engine the profile describes and warm it up with the profiling plan's points."""
     from driftsched.calibrate.plan import points
     from driftsched.calibrate.profiler import ProfileSettings, warm_up
