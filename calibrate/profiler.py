@@ -29,7 +29,7 @@ import pandas as pd
 from driftsched.calibrate.plan import Point, episodes, points
 from driftsched.sim.costmodel import chunk_attention
 
-from driftsched.atomic import atomic_path, write_text
+from driftsched.atomic import atomic_path, write_json
 from driftsched.config import Config
 from driftsched.errors import InputError
 
@@ -120,7 +120,7 @@ def profile(
                 " use a new folder or the same settings to resume"
             )
     else:
-        write_text(plan_file, json.dumps(plan, indent=2) + "\n")
+        write_json(plan_file, plan)
     pts = points(
         settings.max_model_len,
         settings.max_num_seqs,
@@ -143,7 +143,7 @@ def profile(
                 "settings": plan,
                 "date": time.strftime("%Y-%m-%d", time.gmtime()),
             }
-            write_text(out / "environment.json", json.dumps(env, indent=2) + "\n")
+            write_json(out / "environment.json", env)
         warm_up(engine, pts, settings.warmup_steps)
         for episode, (repeat, point) in enumerate(todo):
             if episode in done:
@@ -187,7 +187,7 @@ def _record_episode(engine, out: Path, episode: int, repeat: int, point: Point) 
         "output_overhead_s": engine.output_overhead_s,
         "point": asdict(point),
     }
-    write_text(out / "parts" / f"ep-{episode:05d}.overheads.json", json.dumps(overheads) + "\n")
+    write_json(out / "parts" / f"ep-{episode:05d}.overheads.json", overheads, indent=None)
     with atomic_path(out / "parts" / f"ep-{episode:05d}.parquet") as tmp:
         pd.DataFrame(rows).to_parquet(tmp, index=False)
     engine.steps.clear()

@@ -43,3 +43,31 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     """Atomically write ``data`` to ``target``."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def jsonable(obj):
+    """``obj`` with numpy scalars made plain and NaN/inf made ``None`` (strict JSON), recursively
+    through dicts, lists and tuples."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(
+    target: str | os.PathLike[str], obj, *, indent: int | None = 2, sort_keys: bool = False
+) -> None:
+    """Atomically write ``obj`` as strict JSON (see :func:`jsonable`) plus a newline."""
+    import json
+
+    text = json.dumps(jsonable(obj), indent=indent, sort_keys=sort_keys, allow_nan=False)
+    write_text(target, text + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pandas as pd
 from driftsched.sim import metrics, plots
 from driftsched.sim.jobclass import CLASSES
 
-from driftsched.atomic import atomic_path, write_text
+from driftsched.atomic import atomic_path, write_json
 
 SERIES_COLUMNS = [
     "time_s",
@@ -142,8 +141,8 @@ class SimResult:
         write_csv(overall, out / "summary.csv")
         write_csv(self.summary("tier"), out / "summary_by_tier.csv")
         write_csv(self.summary("tenant"), out / "summary_by_tenant.csv")
-        payload = {"meta": self.meta, "summary": _jsonable(overall.iloc[0].to_dict())}
-        write_text(out / "summary.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        payload = {"meta": self.meta, "summary": overall.iloc[0].to_dict()}
+        write_json(out / "summary.json", payload, sort_keys=True)
         if plots_too:
             plots.save(self.plot_cdf(), out / "latency_cdf.png")
             plots.save(self.plot_queue_depth(), out / "queue_depth.png")
@@ -151,18 +150,6 @@ class SimResult:
             if fig is not None:
                 plots.save(fig, out / "corrector_bias.png")
         return out
-
-
-def _jsonable(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, (np.floating, float)):
-            out[k] = None if np.isnan(v) else float(v)
-        elif isinstance(v, np.integer):
-            out[k] = int(v)
-        else:
-            out[k] = v
-    return out
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

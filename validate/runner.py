@@ -4,7 +4,6 @@ so an engine that dies, a timeout or Ctrl-C still leaves a report of what comple
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from driftsched.validate.live import LiveGateway
 from driftsched.validate.scenario import Grid, Scenario, workload
 from pydantic import Field
 
-from driftsched.atomic import write_text
+from driftsched.atomic import write_json, write_text
 from driftsched.config import Config
 from driftsched.errors import DriftschedError, InputError
 
@@ -223,14 +222,8 @@ def _one(
 def _write(out: Path, report: dict) -> None:
     from driftsched.validate.report import markdown
 
-    write_text(out / "report.json", json.dumps(report, indent=2, default=_json) + "\n")
+    write_json(out / "report.json", report)
     write_text(out / "report.md", markdown(report) + "\n")
-
-
-def _json(v):
-    if isinstance(v, float):
-        return None
-    return str(v)
 
 
 def load_records(out: Path, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
