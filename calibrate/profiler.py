@@ -47,7 +47,7 @@ class ProfileSettings(Config):
     repeats: int = 3
     seed: int = 0
     quick: bool = False
-    warmup_steps: int = 400
+    warmup_steps: int = 1000
     cpu_threads: int | None = 1
     extra_engine_args: dict = {}
 
@@ -156,15 +156,33 @@ def profile(
     return out
 
 
-def warm_up(engine, pts: list[Point], min_steps: int) -> None:
-    """Run plan points until ``min_steps`` engine steps have passed; forget what they recorded."""
+def warm_up(engine, pts: list[Point], min_steps: int) -> list:
+    """Run plan points until ``min_steps`` engine steps have passed; forget what they recorded.
+
+    Returns the steps it ran (for a speed check against a cost model)."""
     start, i = len(engine.steps), 0
     while len(engine.steps) - start < min_steps:
         run_point(engine, pts[i % len(pts)], f"warm{i}")
         i += 1
+    ran = list(engine.steps[start:])
     engine.steps.clear()
     engine.admission_s.clear()
     engine.output_overhead_s.clear()
+    return ran
+
+
+def speed_ratio(steps: list, cost_model) -> float:
+    """Measured over predicted engine time of ``steps``: 1.0 means the machine now runs at the
+    speed the profile was measured at; 1.1 means 10% slower. A diagnostic, never a correction."""
+    from driftsched.sim.costmodel import BatchShape
+
+    measured = predicted = 0.0
+    for step in steps:
+        row = shape_row(step)
+        row.pop("preempted")
+        measured += step.duration_s
+        predicted += cost_model.step_time(BatchShape(**row))
+    return measured / predicted if predicted > 0 else float("nan")
 
 
 def _record_episode(engine, out: Path, episode: int, repeat: int, point: Point) -> None:

@@ -31,6 +31,15 @@ def markdown(report: dict) -> str:
     ]
     if report.get("error"):
         lines += [f"**Error:** {report['error']}", ""]
+    before, after = report.get("speed_ratio_before"), report.get("speed_ratio_after")
+    if before is not None:
+        lines += [
+            f"Machine speed check (measured / predicted step time on the profiling plan, "
+            f"1.00 = as profiled): before the scenarios {before:.3f}"
+            + (f", after {after:.3f}" if after is not None else "")
+            + ". Diagnostic only; the simulator is not rescaled by it.",
+            "",
+        ]
     s = report.get("summary")
     if s:
         lines += [

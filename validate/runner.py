@@ -62,9 +62,18 @@ def engine_args(profile: Profile, out: Path) -> tuple[dict, dict]:
     return args, details.get("plan", {})
 
 
+def _plan_points(args: dict):
+    from driftsched.calibrate.plan import points
+
+    return points(
+        args.get("max_model_len", 2048),
+        args.get("max_num_seqs", 64),
+        args.get("max_num_batched_tokens", 1024),
+    )
+
+
 def start_engine(args: dict, plan: dict, warmup_steps: int = 1500):
     """Start the engine the profile describes and warm it up with the profiling plan's points."""
-    from driftsched.calibrate.plan import points
     from driftsched.calibrate.profiler import ProfileSettings, warm_up
     from driftsched.calibrate.vllm_engine import InstrumentedEngine
 
@@ -73,16 +82,22 @@ def start_engine(args: dict, plan: dict, warmup_steps: int = 1500):
         settings.apply_environment()
     engine = InstrumentedEngine(args)
     if warmup_steps:
-        warm_up(
-            engine,
-            points(
-                args.get("max_model_len", 2048),
-                args.get("max_num_seqs", 64),
-                args.get("max_num_batched_tokens", 1024),
-            ),
-            warmup_steps,
-        )
+        warm_up(engine, _plan_points(args), warmup_steps)
     return engine
+
+
+def speed_check(engine, args: dict, profile: Profile, steps: int = 300) -> float | None:
+    """Run ``steps`` steps of the profiling plan and return measured/predicted step time.
+
+    Reported before and after the scenarios so a reader can tell cost-model error from the
+    machine running faster or slower than when it was profiled; nothing is rescaled by it."""
+    if not hasattr(engine, "steps"):
+        return None
+    from driftsched.calibrate.profiler import speed_ratio, warm_up
+    from driftsched.sim.costmodel import CostModel
+
+    ran = warm_up(engine, _plan_points(args), steps)
+    return round(speed_ratio(ran, CostModel(profile)), 4)
 
 
 def run(
@@ -121,6 +136,8 @@ def run(
             f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
         ) from None
     blocks = getattr(engine, "num_gpu_blocks", None)
+    if engine_factory is None:
+        report["speed_ratio_before"] = speed_check(engine, args, profile)
     telemetry = _gpu_telemetry(out) if engine_factory is None else None
     try:
         for k, sc in enumerate(scenarios):
@@ -140,6 +157,8 @@ def run(
                     f"{row['live_finished']} of {row['requests']} requests "
                     f"completed (partial report in {out})"
                 )
+        if engine_factory is None:
+            report["speed_ratio_after"] = speed_check(engine, args, profile)
         report["status"] = "complete"
     except KeyboardInterrupt:
         report["status"] = "interrupted"
