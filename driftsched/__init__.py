@@ -13,6 +13,7 @@ from driftsched.errors import DriftschedError, InputError, UnknownNameError
 from driftsched.sim.compare import compare
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import load_profile
+from driftsched.sim.paper import reproduce as reproduce_paper
 from driftsched.sim.simulation import simulate
 from driftsched.traces.describe import summarise as describe_trace
 from driftsched.traces.generators import GENERATORS
@@ -36,4 +37,5 @@ __all__ = [
     "generate_trace",
     "import_trace",
     "read_trace",
+    "reproduce_paper",
 ]

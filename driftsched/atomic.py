@@ -33,16 +33,18 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_text(target: str | os.PathLike[str], text: str) -> None:
-    """Atomically write ``text`` (UTF-8) to ``target``."""
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    """Atomically write ``text`` (UTF-8) to ``target``; return its path."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(target)
 
 
-def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
-    """Atomically write ``data`` to ``target``."""
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write ``data`` to ``target``; return its path."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+    return Path(target)
 
 
 def jsonable(obj):
@@ -65,9 +67,10 @@ def jsonable(obj):
 
 def write_json(
     target: str | os.PathLike[str], obj, *, indent: int | None = 2, sort_keys: bool = False
-) -> None:
-    """Atomically write ``obj`` as strict JSON (see :func:`jsonable`) plus a newline."""
+) -> Path:
+    """Atomically write ``obj`` as strict JSON (see :func:`jsonable`) plus a newline; return
+    its path."""
     import json
 
     text = json.dumps(jsonable(obj), indent=indent, sort_keys=sort_keys, allow_nan=False)
-    write_text(target, text + "\n")
+    return write_text(target, text + "\n")

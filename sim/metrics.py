@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 LATENCIES = ("e2e", "ttft", "queue_wait", "tpot")
-STATS = (("p50", 50), ("p90", 90), ("p99", 99))
+STATS = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99))
 LABELS = ("policy", "corrector", "mode")
 
 

@@ -74,3 +74,49 @@ def corrector_bias(series: pd.DataFrame):
     ax.set(xlabel="time (s)", ylabel="value", title="Corrector state over time")
     ax.legend(fontsize=8)
     return fig
+
+
+def tier_bars(tiers: pd.DataFrame, metrics=("e2e_p50_s", "e2e_p99_s", "queue_wait_p99_s")):
+    """Grouped bars per tier, one bar per (policy, corrector); one panel per metric."""
+    plt = _plt()
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(5.5 * len(metrics), 4), constrained_layout=True
+    )
+    runs = list(dict.fromkeys(zip(tiers["policy"], tiers["corrector"], strict=True)))
+    tier_names = list(dict.fromkeys(tiers["tier"]))
+    width = 0.8 / max(1, len(runs))
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for k, (policy, corrector) in enumerate(runs):
+            sub = tiers[(tiers["policy"] == policy) & (tiers["corrector"] == corrector)]
+            sub = sub.set_index("tier").reindex(tier_names)
+            x = np.arange(len(tier_names)) + (k - (len(runs) - 1) / 2) * width
+            ax.bar(x, sub[metric].to_numpy(dtype=float), width, label=f"{policy}/{corrector}")
+        ax.set_xticks(np.arange(len(tier_names)), tier_names)
+        ax.set(ylabel="seconds", title=metric.removesuffix("_s").replace("_", " ") + " per tier")
+        ax.grid(axis="y", alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=6, ncol=2)
+    return fig
+
+
+def bias_by_category(series: dict[str, pd.DataFrame]):
+    """Corrector bias over time: one panel per category, one line per labelled run."""
+    plt = _plt()
+    keys = sorted({k for s in series.values() for k in s["key"].unique() if k.startswith("bias.")})
+    cats = [k.removeprefix("bias.") for k in keys]
+    fig, axes = plt.subplots(
+        1,
+        max(1, len(cats)),
+        figsize=(4 * max(1, len(cats)), 3.5),
+        constrained_layout=True,
+        sharey=True,
+    )
+    for ax, cat in zip(np.atleast_1d(axes), cats, strict=True):
+        for label, s in series.items():
+            sub = s[s["key"] == f"bias.{cat}"]
+            ax.plot(sub["time_s"], sub["value"], lw=1, label=label)
+        ax.axhline(1.0, color="k", lw=0.5)
+        ax.set(xlabel="time (s)", title=f"{cat}: EWMA bias")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("bias (actual / base estimate)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return fig

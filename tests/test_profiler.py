@@ -16,7 +16,7 @@ from driftsched.sim.costmodel import CostModel, EngineSettings
 from driftsched.sim.engine import EngineRequest, ReferenceEngine
 
 from driftsched.errors import InputError
-from tests.simkit import profile as test_profile
+from tests.simkit import profile as simkit_profile
 
 TRUE = {
     "const": 3e-3,
@@ -45,7 +45,7 @@ class FakeEngine:
                 max_model_len=args["max_model_len"],
             )
         )
-        tp = test_profile(1.0)
+        tp = simkit_profile(1.0)
         self.cost = CostModel(tp.model_copy(update={"coefficients": TRUE}))
         self.rng = np.random.default_rng(0)
         self.steps, self.admission_s, self.output_overhead_s, self.ids = [], [], [], {}
