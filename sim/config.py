@@ -33,6 +33,11 @@ class SimConfig(Config):
     engine_impl: Literal["fast", "reference"] = Field(
         "fast", description="fast (event bookkeeping) or reference (literal per-request loop)"
     )
+    fast_forward: bool = Field(
+        True,
+        description="fast engine: advance over runs of decode-only steps in one event (exact; "
+        "false = one event per engine step, the step-by-step reference timing)",
+    )
     timeseries_dt_s: float = Field(0.5, gt=0, description="time-series sampling interval")
     overheads: bool = Field(
         True,

@@ -13,6 +13,7 @@ over the features in :data:`FEATURES` (a profile may use any subset). Fitting li
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -178,6 +179,40 @@ class CostModel:
             + c_ds * (dr if dr < SMALL_BATCH else SMALL_BATCH)
         )
         return t if t > 0.0 else 0.0
+
+    @property
+    def closed_form_runs(self) -> bool:
+        """Whether :meth:`run_time` is exact: no coefficient is negative, so no step time is
+        ever clipped at zero."""
+        return all(c >= 0.0 for c in self._c)
+
+    def run_time(self, shape: BatchShape, steps: int, extra_s: float = 0.0) -> float:
+        """Seconds for ``steps`` consecutive decode-only steps, the first of ``shape``, each
+        later one with one more context token per decoding request, plus ``extra_s`` per step:
+        ``steps * t0 + c_ctx * decode_requests * steps * (steps - 1) / 2``."""
+        first = self.step_time(shape) + extra_s
+        growth = self._c[5] * shape.decode_requests
+        return steps * first + growth * (steps * (steps - 1) / 2)
+
+    def steps_until(self, shape: BatchShape, seconds: float, extra_s: float = 0.0) -> int:
+        """The fewest steps (>= 1) of such a run that last at least ``seconds``."""
+        if seconds <= 0.0:
+            return 1
+        a = self.step_time(shape) + extra_s
+        g = self._c[5] * shape.decode_requests
+        if g > 0.0:  # g/2 k^2 + (a - g/2) k >= seconds
+            b = a - g / 2
+            k = int((-b + math.sqrt(b * b + 2 * g * seconds)) / g)
+        elif a > 0.0:
+            k = int(seconds / a)
+        else:
+            return 1 << 62
+        k = max(1, k)
+        while k > 1 and self.run_time(shape, k - 1, extra_s) >= seconds:
+            k -= 1
+        while self.run_time(shape, k, extra_s) < seconds:
+            k += 1
+        return k
 
 
 def bundled_profiles() -> list[str]:

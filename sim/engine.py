@@ -84,6 +84,9 @@ class StepPlan:
 
     def finalise(self) -> StepPlan:
         """Compute :attr:`shape` from the plan (call before :meth:`complete` mutates state)."""
+        if not self.chunks:
+            self.shape = BatchShape(0, 0.0, 0, self.decode_requests, self.decode_context_tokens)
+            return self
         self.shape = BatchShape(
             prefill_tokens=sum(n for _, n in self.chunks),
             prefill_attention=sum(

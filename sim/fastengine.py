@@ -1,15 +1,27 @@
 """The fast engine: the same plans as :class:`~driftsched.sim.engine.ReferenceEngine`, step for
-step, with work proportional to the requests whose state changes.
+step, with work proportional to the requests whose state changes — and *fast-forward* over runs
+of pure decode steps.
 
 Why it is exact. Running order is admission order and a prefill chunk only ever belongs to the
 most recently admitted requests, so every decoding request gets exactly one token per step (the
 budget always covers ``max_num_seqs`` decodes). A decoding request's counters are therefore
-``c0 + (tick - t0)`` and ``o0 + (tick - t0)``: it is kept as ``(t0, c0, o0)`` and two heap
-entries, the tick at which it next needs a KV block and the tick at which it emits its last
-token. A step pops the entries due now. When the blocks needed this tick are all free (the
-common case), every allocation in vLLM's sequential loop succeeds, so the fast path is exact.
-Otherwise (KV shortage: preemption) the step materialises every request and runs the reference
-algorithm, then rebuilds the bookkeeping.
+``c0 + (tick - t0)`` and ``o0 + (tick - t0)``: it is kept as ``(t0, c0, o0)`` and one heap entry,
+the tick at which it emits its last token.
+
+KV blocks are counted, not tracked per request: a decoding request with ``c`` computed tokens
+holds ``ceil(c / block_size)`` blocks and needs one more exactly when ``c`` is a multiple of
+``block_size``. With ``a = c0 - t0`` that is when ``(a + tick) % block_size == 0``, so the
+number of blocks all decoders need at a tick is ``count[(-tick) % block_size]`` over a table of
+decoders by ``a % block_size``: O(1) per step, O(block_size) for any run of steps. When the
+blocks needed at a tick are all free (the common case) every allocation in vLLM's sequential
+loop succeeds, so the fast path is exact. Otherwise (KV shortage: preemption) the step
+materialises every request and runs the reference algorithm, then rebuilds the bookkeeping.
+
+Fast-forward. A step that only decodes (no prefill chunk, nothing admitted, nothing preempted)
+is followed by identical steps — one more context token per request each — until a request
+finishes, the KV pool runs short, or the caller adds a request. :meth:`run_length` says how
+many such steps can run back to back; ``complete(plan, steps)`` applies them at once. Their
+total duration has a closed form (see :meth:`driftsched.sim.costmodel.CostModel.run_time`).
 """
 
 from __future__ import annotations
@@ -24,22 +36,26 @@ from driftsched.sim.engine import (
     StepOutcome,
     StepPlan,
 )
+from driftsched.sim.kvcache import blocks_for
 
 
 class FastEngine(EngineBase):
     def __init__(self, settings):
         super().__init__(settings)
         self._finish_heap: list[tuple[int, int, int, EngineRequest]] = []
-        self._block_heap: list[tuple[int, int, int, EngineRequest]] = []
         self._decoding = 0  # number of decoding requests
         self._base = 0  # sum over decoding requests of (c0 - t0)
+        self._residues = [0] * self.block_size  # decoders by (c0 - t0) % block_size
+        # running requests still prefilling, in running order (they are its tail)
+        self._prefilling: dict[int, EngineRequest] = {}
 
     # -- decode bookkeeping -------------------------------------------------------------
     def _materialise(self, req: EngineRequest) -> None:
-        """Write a decoding request's counters for the current tick into its fields."""
+        """Write a decoding request's counters (and blocks held) for the current tick."""
         steps = self.tick - req.t0
         req.num_computed_tokens = req.c0 + steps
         req.num_output_tokens = req.o0 + steps
+        req.num_blocks = blocks_for(req.num_computed_tokens, self.block_size)
 
     def _start_decoding(self, req: EngineRequest, tick: int) -> None:
         """``req`` decodes from ``tick`` on (its counters are current for that tick)."""
@@ -47,19 +63,30 @@ class FastEngine(EngineBase):
         req.t0, req.c0, req.o0 = tick, req.num_computed_tokens, req.num_output_tokens
         self._decoding += 1
         self._base += req.c0 - tick
+        self._residues[(req.c0 - tick) % self.block_size] += 1
         heapq.heappush(
             self._finish_heap, (tick + req.target_tokens - req.o0 - 1, req.index, req.gen, req)
         )
-        self._push_block_need(req)
-
-    def _push_block_need(self, req: EngineRequest) -> None:
-        need_tick = req.t0 + req.num_blocks * self.block_size - req.c0
-        heapq.heappush(self._block_heap, (need_tick, req.index, req.gen, req))
 
     def _stop_decoding(self, req: EngineRequest) -> None:
         self._decoding -= 1
         self._base -= req.c0 - req.t0
+        self._residues[(req.c0 - req.t0) % self.block_size] -= 1
         req.gen += 1
+
+    def _needs(self, tick: int, steps: int) -> int:
+        """Blocks the decoders need over ``steps`` ticks from ``tick`` on (no one stops)."""
+        size, res = self.block_size, self._residues
+        total = (steps // size) * self._decoding
+        for k in range(steps % size):
+            total += res[-(tick + k) % size]
+        return total
+
+    def _next_finish(self) -> int | None:
+        heap = self._finish_heap
+        while heap and (heap[0][2] != heap[0][3].gen or heap[0][3].phase != DECODE):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def _due(self, heap: list, tick: int) -> list[EngineRequest]:
         out = []
@@ -73,21 +100,47 @@ class FastEngine(EngineBase):
     # -- the step -------------------------------------------------------------------------
     def schedule(self) -> StepPlan:
         tick, budget = self.tick, self.settings.max_num_batched_tokens
-        needs = self._due(self._block_heap, tick)
-        if len(needs) > self.pool.free:
+        needs = self._residues[-tick % self.block_size] if self._decoding else 0
+        if needs > self.pool.free:
             return self._schedule_slow()
-        self.pool.take(len(needs))
-        for req in needs:
-            req.num_blocks += 1
-            self._push_block_need(req)
+        self.pool.take(needs)
         plan = StepPlan(tick, [], self._decoding, self._base + self._decoding * (tick + 1))
         budget -= self._decoding
-        tail = [r for r in reversed(self.running.values()) if r.phase == PREFILL][::-1]
-        if tail:
-            budget = self._schedule_running(tail, budget, plan, [])
+        prefilling = self._prefilling
+        if prefilling:
+            budget = self._schedule_running(list(prefilling.values()), budget, plan, [])
+            for victim in plan.preempted:
+                del prefilling[victim.index]
         if not plan.preempted:
             self._schedule_waiting(budget, plan)
+            for req in plan.admitted:
+                prefilling[req.index] = req
         return plan.finalise()
+
+    def run_length(self, plan: StepPlan, limit: int) -> int:
+        """How many steps, this one included and at most ``limit``, run with this plan's shape
+        (decode context growing by one token per request per step) before anything else can
+        happen inside the engine: a finish, a KV shortage. 1 unless the plan only decodes."""
+        if limit <= 1 or plan.chunks or plan.slow or plan.preempted or not plan.decode_requests:
+            return 1  # a preemption blocks admission for this step only: the next may differ
+        finish = self._next_finish()
+        steps = min(limit, finish - plan.tick) if finish is not None else limit
+        if steps <= 1:
+            return 1
+        free = self.pool.free  # after this step's own needs were taken
+        if self._needs(plan.tick + 1, steps - 1) <= free:
+            return steps
+        size, d = self.block_size, self._decoding
+        extra = (free // d) * size  # whole block cycles that fit
+        taken = (extra // size) * d
+        tick = plan.tick + 1 + extra
+        while extra < steps - 1:
+            taken += self._residues[-tick % size]
+            if taken > free:
+                break
+            extra += 1
+            tick += 1
+        return 1 + extra
 
     def _schedule_slow(self) -> StepPlan:
         """KV shortage: materialise all requests and run the exact loop."""
@@ -103,31 +156,43 @@ class FastEngine(EngineBase):
         if not plan.preempted:
             self._schedule_waiting(budget, plan)
         self._finish_heap.clear()
-        self._block_heap.clear()
         return plan.finalise()
 
-    def complete(self, plan: StepPlan) -> StepOutcome:
+    def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome:
+        """Apply the plan; with ``steps > 1`` (from :meth:`run_length`) apply that many decode
+        steps of its shape at once."""
         outcome = StepOutcome([], [])
         tick = plan.tick
+        if steps > 1:
+            taken = self.pool.take(self._needs(tick + 1, steps - 1))
+            assert taken, "fast-forward ran past a KV shortage"
+            self.tick += steps
+            return outcome
         if plan.slow:
             for req in plan.decodes:
                 self._advance(req, 1, outcome)
             for req, new in plan.chunks:
                 self._advance(req, new, outcome)
             self.tick += 1
+            self._prefilling.clear()
             for req in self.running.values():  # rebuild the bookkeeping for the next tick
                 if req.phase == DECODE:
                     self._start_decoding(req, self.tick)
+                elif req.phase == PREFILL:
+                    self._prefilling[req.index] = req
             return outcome
         for req in self._due(self._finish_heap, tick):
             self._materialise(req)
             req.num_computed_tokens += 1
             req.num_output_tokens += 1
+            req.num_blocks = blocks_for(req.num_computed_tokens, self.block_size)
             self._stop_decoding(req)
             self._finish(req, outcome)
         for req, new in plan.chunks:
             if self._advance(req, new, outcome):
                 self._start_decoding(req, tick + 1)
+            if req.phase != PREFILL:
+                del self._prefilling[req.index]
         self.tick += 1
         return outcome
 

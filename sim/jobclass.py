@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from driftsched.config import Config
@@ -27,3 +28,11 @@ class JobClassConfig(Config):
         if total <= self.short_max_tokens:
             return "short"
         return "medium" if total <= self.medium_max_tokens else "long"
+
+    def codes(self, prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`classify`: index into :data:`CLASSES` per row (int8)."""
+        total = np.asarray(prompt_tokens) + np.asarray(output_tokens)
+        out = np.full(total.shape, 2, dtype=np.int8)
+        out[total <= self.medium_max_tokens] = 1
+        out[total <= self.short_max_tokens] = 0
+        return out

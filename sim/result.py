@@ -27,8 +27,8 @@ SERIES_COLUMNS = [
 @dataclass
 class SimResult:
     """``records``: one row per request (see docs/model.md for every column); ``series``: sampled
-    queue depth, batch size, KV utilisation; ``corrector_series``: corrector state after every
-    finish; ``meta``: config, profile provenance, labels."""
+    queue depth, batch size, KV utilisation; ``corrector_series``: corrector state values, one
+    row per value changed by a finish; ``meta``: config, profile provenance, labels."""
 
     records: pd.DataFrame
     series: pd.DataFrame
@@ -73,11 +73,9 @@ class SimResult:
         rec["prompt_tokens"] = run.prompt_tokens
         rec["output_tokens"] = out
         rec["estimate_tokens"] = run.estimate
-        rec["est_class"] = pd.Categorical(run.est_class, categories=CLASSES)
-        jc = cfg.job_classes
-        rec["true_class"] = pd.Categorical(
-            [jc.classify(int(p), int(o)) for p, o in zip(run.prompt_tokens, out, strict=True)],
-            categories=CLASSES,
+        rec["est_class"] = pd.Categorical.from_codes(run.est_class, categories=CLASSES)
+        rec["true_class"] = pd.Categorical.from_codes(
+            cfg.job_classes.codes(run.prompt_tokens, out), categories=CLASSES
         )
         rec["preemptions"] = run.preemptions
         rec["generated_tokens"] = run.generated
@@ -88,12 +86,7 @@ class SimResult:
             if slo in f.columns:
                 rec[slo] = f[slo].to_numpy()
         series = pd.DataFrame(run.series, columns=SERIES_COLUMNS)
-        cs = [
-            (t_s, cat, key, val)
-            for t_s, cat, state in run.corrector_series
-            for key, val in state.items()
-        ]
-        corr = pd.DataFrame(cs, columns=["time_s", "category", "key", "value"])
+        corr = run.corrector_series.frame()
         meta = {
             "policy": cfg.policy,
             "corrector": cfg.corrector,
@@ -110,6 +103,9 @@ class SimResult:
             "trace": {k: v for k, v in trace.meta.items() if k in ("source", "schema_version")},
             "dropped_oversize": len(trace) - len(f),
             "simulated_until_s": float(run.env.now),
+            "engine_events": run.engine_events,
+            "engine_steps": run.engine_steps,
+            "engine_busy_s": run.engine_busy_s,
         }
         return cls(rec, series, corr, meta)
 
@@ -152,9 +148,24 @@ class SimResult:
         return out
 
 
+ROW_GROUP = 262_144
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False, compression="zstd")
+    """Atomically write ``frame``; a large frame is converted and written one row group at a
+    time, so writing a million records never holds a second full copy in Arrow."""
+    if len(frame) <= ROW_GROUP:
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, index=False, compression="zstd")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for start in range(0, len(frame), ROW_GROUP):
+            part = frame.iloc[start : start + ROW_GROUP]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -19,6 +19,7 @@ from driftsched.sim.costmodel import CostModel, EngineSettings, Profile, load_pr
 from driftsched.sim.engine import EngineRequest, ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.gateway import Gateway
+from driftsched.sim.jobclass import CLASSES
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
 from driftsched.traces.schema import tier_rank
@@ -27,6 +28,7 @@ from driftsched.traces.trace import Trace
 from driftsched.errors import InputError
 
 NAN = float("nan")
+ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
 
 
 class Run:
@@ -39,6 +41,7 @@ class Run:
         f = self.frame
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
+        self._output_list = self.output_tokens.tolist()
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.gateway = Gateway.from_config(config, self.output_tokens)
@@ -55,16 +58,27 @@ class Run:
             for k in ("dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s")
         }
         self.estimate = np.zeros(n, dtype=np.int64)
-        self.est_class = np.empty(n, dtype=object)
+        self.est_class = np.full(n, -1, dtype=np.int8)  # index into CLASSES; -1 = not admitted
+        self._class_code = {name: k for k, name in enumerate(CLASSES)}
         self.batch_id = np.full(n, -1, dtype=np.int64)
         self.preemptions = np.zeros(n, dtype=np.int64)
         self.generated = np.zeros(n, dtype=np.int64)
         self.dispatch_order = np.full(n, -1, dtype=np.int64)
         self._dispatched = 0
-        self.admissions: list[Admission] = []
+        self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.in_engine = 0
+        self._next_arrival = 0  # index of the next request to arrive
         self.series: list[tuple] = []
-        self.corrector_series: list[tuple] = []
+        # corrector state, long format, one row per value that changed at a finish
+        self.corrector_series = _CorrectorLog()
+        self.engine_events = 0  # engine iterations: single steps or fast-forwarded runs
+        self.engine_steps = 0  # engine steps simulated (a fast-forwarded run counts each)
+        self.engine_busy_s = 0.0  # simulated seconds the engine spent running steps
+        self._fast_forward = (
+            config.fast_forward
+            and isinstance(self.engine, FastEngine)
+            and self.cost.closed_form_runs
+        )
         self._next_sample_s = 0.0
         self._engine_wake = self.env.event()
         self._arrival_wake = self.env.event()
@@ -82,41 +96,50 @@ class Run:
 
     # -- processes -------------------------------------------------------------------------
     def arrivals(self):
-        f, env = self.frame, self.env
-        cols = [f[c].to_numpy() for c in ("request_id", "tenant", "tier", "category")]
-        max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
-        for i in range(len(f)):
-            wait = self.arrival_s[i] - env.now
-            if wait > 0:
-                yield env.timeout(wait)
-            tier = str(cols[2][i])
-            adm = Admission(
-                i,
-                str(cols[0][i]),
-                float(self.arrival_s[i]),
-                str(cols[1][i]),
-                tier,
-                tier_rank(tier),
-                str(cols[3][i]),
-                int(self.prompt_tokens[i]),
-                int(max_tokens[i]),
+        """Admit each request at its ``arrival_s``. Trace columns are turned into Python
+        objects a chunk at a time, so a large trace never exists as a million objects."""
+        f, env, gateway = self.frame, self.env, self.gateway
+        continuous = self.config.mode == "continuous"
+        ranks: dict[str, int] = {}
+        estimate, est_class, codes = self.estimate, self.est_class, self._class_code
+        for start in range(0, len(f), ARRIVAL_CHUNK):
+            rows = slice(start, start + ARRIVAL_CHUNK)
+            arrival_s = self.arrival_s[rows].tolist()
+            request_id, tenant, tier, category = (
+                f[c].iloc[rows].astype(str).tolist()
+                for c in ("request_id", "tenant", "tier", "category")
             )
-            self.admissions.append(adm)
-            view = self.gateway.admit(adm, env.now)
-            self.estimate[i], self.est_class[i] = view.estimate_tokens, view.est_class
-            if self.config.mode == "continuous":
-                self.fill()
-            else:
-                self._wake_worker()
+            prompt = self.prompt_tokens[rows].tolist()
+            max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()
+            for k, t_s in enumerate(arrival_s):
+                i = start + k
+                wait = t_s - env.now
+                if wait > 0:
+                    yield env.timeout(wait)
+                self._next_arrival = i + 1
+                t = tier[k]
+                rank = ranks.get(t)
+                if rank is None:
+                    rank = ranks[t] = tier_rank(t)
+                adm = Admission(
+                    i, request_id[k], t_s, tenant[k], t, rank, category[k], prompt[k], max_tokens[k]
+                )
+                self.admissions[i] = adm
+                view = gateway.admit(adm, env.now)
+                estimate[i] = view.estimate_tokens
+                est_class[i] = codes[view.est_class]
+                if continuous:
+                    self.fill()
+                else:
+                    self._wake_worker()
 
     def dispatch(self, index: int, batch: int = -1) -> None:
         self.times["dispatch_s"][index] = self.env.now
         self.dispatch_order[index] = self._dispatched
         self._dispatched += 1
         self.batch_id[index] = batch
-        self.engine.add(
-            EngineRequest(index, int(self.prompt_tokens[index]), int(self.output_tokens[index]))
-        )
+        adm = self.admissions[index]
+        self.engine.add(EngineRequest(index, adm.prompt_tokens, self._output_list[index]))
         self.in_engine += 1
         self._wake_engine()
 
@@ -151,7 +174,9 @@ class Run:
             batch_no += 1
 
     def engine_loop(self):
-        env, engine = self.env, self.engine
+        env, engine, cost = self.env, self.engine, self.cost
+        scheduled_s, first_token_s = self.times["scheduled_s"], self.times["first_token_s"]
+        fast_forward = self._fast_forward
         while True:
             if not engine.has_work():
                 self._engine_wake = env.event()
@@ -161,25 +186,60 @@ class Run:
             if plan.empty:
                 raise RuntimeError("engine has work but scheduled nothing (KV capacity too small?)")
             for req in plan.admitted:
-                if np.isnan(self.times["scheduled_s"][req.index]):
-                    self.times["scheduled_s"][req.index] = env.now
-            yield env.timeout(self.step_seconds(plan))
-            outcome = engine.complete(plan)
-            for req in outcome.first_token:
-                self.times["first_token_s"][req.index] = env.now
-            for req in sorted(outcome.finished, key=lambda r: r.index):
-                self.on_finish(req)
-            self.sample()
+                if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
+                    scheduled_s[req.index] = env.now
+            extra = self._step_extra(plan)
+            steps = self._run_length(plan, extra) if fast_forward else 1
+            if steps == 1:
+                seconds = cost.step_time(plan.shape) + extra
+                yield env.timeout(seconds)
+                outcome = engine.complete(plan)
+            else:
+                seconds = cost.run_time(plan.shape, steps, extra)
+                yield env.timeout(seconds)
+                outcome = engine.complete(plan, steps)
+            self.engine_busy_s += seconds
+            self.engine_events += 1
+            self.engine_steps += steps
+            if outcome.first_token:
+                now = env.now
+                for req in outcome.first_token:
+                    first_token_s[req.index] = now
+            if outcome.finished:
+                for req in sorted(outcome.finished, key=_by_index):
+                    self.on_finish(req)
+            if env.now >= self._next_sample_s:
+                self.sample()
+
+    def _run_length(self, plan, extra: float) -> int:
+        """Steps of this decode-only shape to run as one event: until the engine's next
+        finish or KV shortage, and — when an arrival would be dispatched straight into the
+        engine (continuous mode, below ``max_concurrency``) — until the step during which the
+        next request arrives, so that the step after it sees the new request, as step by step.
+        """
+        if plan.chunks or not plan.decode_requests:
+            return 1
+        limit = 1 << 62
+        if (
+            self.config.mode == "continuous"
+            and self.in_engine < self.config.max_concurrency
+            and self._next_arrival < len(self.arrival_s)
+        ):
+            wait = float(self.arrival_s[self._next_arrival]) - self.env.now
+            limit = self.cost.steps_until(plan.shape, wait, extra)
+        return self.engine.run_length(plan, limit)
+
+    def _step_extra(self, plan) -> float:
+        """The profile's overheads around one step of this plan (outside the engine step)."""
+        return (
+            self._ov_step
+            + self._ov_request * plan.shape.num_requests
+            + self._ov_admission * len(plan.admitted)
+        )
 
     def step_seconds(self, plan) -> float:
         """The cost model's step time plus the profile's overheads around a step."""
-        shape = plan.shape
-        extra = (
-            self._ov_step
-            + self._ov_request * shape.num_requests
-            + self._ov_admission * len(plan.admitted)
-        )
-        return self.cost.step_time(shape) + extra
+        return self.cost.step_time(plan.shape) + self._step_extra(plan)
 
     def on_finish(self, req: EngineRequest) -> None:
         i, now = req.index, self.env.now
@@ -187,10 +247,11 @@ class Run:
         self.preemptions[i] = req.num_preemptions
         self.generated[i] = req.num_output_tokens
         self.in_engine -= 1
-        self.gateway.finished(self.admissions[i], req.num_output_tokens)
+        adm = self.admissions.pop(i)
+        self.gateway.finished(adm, req.num_output_tokens)
         state = self.gateway.corrector.state()
         if state:
-            self.corrector_series.append((now, self.admissions[i].category, state))
+            self.corrector_series.record(now, adm.category, state)
         if self.config.mode == "continuous":
             self.times["done_s"][i] = now
             self.fill()
@@ -224,6 +285,51 @@ class Run:
         if self.config.mode == "microbatch":
             self.env.process(self.worker())
         self.env.run(until=self.config.horizon_s)
+
+
+def _by_index(req: EngineRequest) -> int:
+    return req.index
+
+
+class _CorrectorLog:
+    """Corrector state after each finish, kept compactly: only the values that changed, in
+    typed arrays (a million finishes cost ~25 MB, not a dict each)."""
+
+    def __init__(self):
+        from array import array
+
+        self.time_s, self.value = array("d"), array("d")
+        self.category, self.key = array("i"), array("i")
+        self._names: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def _code(self, name: str) -> int:
+        return self._names.setdefault(name, len(self._names))
+
+    def record(self, now_s: float, category: str, state: dict[str, float]) -> None:
+        last = self._last
+        for key, value in state.items():
+            if last.get(key) != value:
+                last[key] = value
+                self.time_s.append(now_s)
+                self.category.append(self._code(category))
+                self.key.append(self._code(key))
+                self.value.append(value)
+
+    def frame(self) -> pd.DataFrame:
+        names = np.asarray(list(self._names), dtype=object)
+        if not len(self.time_s):
+            return pd.DataFrame({"time_s": [], "category": [], "key": [], "value": []}).astype(
+                {"time_s": float, "category": object, "key": object, "value": float}
+            )
+        return pd.DataFrame(
+            {
+                "time_s": np.frombuffer(self.time_s, dtype=np.float64),
+                "category": names[np.frombuffer(self.category, dtype=np.int32)],
+                "key": names[np.frombuffer(self.key, dtype=np.int32)],
+                "value": np.frombuffer(self.value, dtype=np.float64),
+            }
+        )
 
 
 def _usable(frame: pd.DataFrame, settings: EngineSettings, oversize: str) -> pd.DataFrame:

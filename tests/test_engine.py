@@ -27,6 +27,7 @@ def drive(engine, requests, arrivals=None, max_steps=100_000):
             plan = engine.schedule()
             tokens = engine.scheduled_tokens(plan)
             out = engine.complete(plan)
+            getattr(engine, "materialise_all", lambda: None)()
             used = sum(r.num_blocks for r in engine.running.values())
             assert used == engine.pool.used <= engine.pool.capacity
             log.append(

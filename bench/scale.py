@@ -1,0 +1,173 @@
+"""How simulation cost grows with trace size (issue: a million requests in under a minute).
+
+For each source (synthetic Poisson; the Azure 2023 conversation trace replayed end to end),
+size (10k, 100k, 1M requests) and policy (fifo, sjf), one fresh subprocess builds the trace,
+scales its arrivals to ~90% of one replica's estimated capacity, and runs the simulator in
+continuous mode on the bundled L4 prior. It prints, per case: wall seconds of the simulation,
+simulated requests per second, events per second (arrivals + engine events), engine steps
+simulated, the engine's busy fraction, and the process's peak RSS. On the 10k cases it also
+runs the step-by-step mode (``fast_forward=False``) and prints the speed-up.
+
+    python bench/scale.py                      # everything (~4 min on one core)
+    python bench/scale.py --sizes 10000,100000 --sources poisson
+
+Figures are measured, never asserted; targets: 1M requests <= 60 s and <= 2 GiB, 1M/100k wall
+ratio <= 12, >= 20x faster than step-by-step at 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AZURE = (
+    Path(__file__).resolve().parents[2] / "shared/traces/azure_2023/AzureLLMInferenceTrace_conv.csv"
+)
+UTILISATION = 0.9
+CONCURRENCY = 64
+
+
+def build_trace(source: str, n: int):
+    """The trace, arrivals scaled so the offered load is ~90% of one replica's capacity."""
+    import numpy as np
+    from driftsched.sim.costmodel import load_profile
+    from driftsched.traces.generators import generate
+    from driftsched.traces.importers import import_trace
+    from driftsched.traces.trace import Trace
+    from driftsched.validate.scenario import capacity_requests_per_s
+
+    if source == "poisson":
+        frame = generate(
+            "poisson",
+            requests=n,
+            seed=0,
+            prompt_len="lognormal:median=300,sigma=0.8",
+            output_len="lognormal:median=150,sigma=0.8",
+            prompt_cap=1024,
+            output_cap=1000,
+        ).frame
+    else:
+        base = import_trace("azure", str(AZURE), tenants="uniform:4").frame
+        base = base[base["prompt_tokens"] + base["output_tokens"] <= 2048].reset_index(drop=True)
+        reps = -(-n // len(base))
+        span = float(base["arrival_s"].iloc[-1]) + float(np.diff(base["arrival_s"]).mean())
+        import pandas as pd
+
+        frame = pd.concat([base] * reps, ignore_index=True).iloc[:n].copy()
+        offsets = np.repeat(np.arange(reps) * span, len(base))[:n]
+        frame["arrival_s"] = frame["arrival_s"].to_numpy() + offsets
+        frame["request_id"] = [f"az{i}" for i in range(n)]
+    profile = load_profile()
+    capacity = capacity_requests_per_s(profile, frame, CONCURRENCY)
+    offered = len(frame) / float(frame["arrival_s"].iloc[-1])
+    frame = frame.copy()
+    frame["arrival_s"] = frame["arrival_s"] * (offered / (UTILISATION * capacity))
+    return Trace.from_frame(frame, f"{source}-{n}", source=source), capacity
+
+
+def one(source: str, n: int, policy: str, fast_forward: bool) -> dict:
+    """Run one case in this process; return its figures."""
+    from driftsched.sim.simulation import simulate
+
+    t0 = time.perf_counter()
+    trace, capacity = build_trace(source, n)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = simulate(
+        trace,
+        policy=policy,
+        mode="continuous",
+        max_concurrency=CONCURRENCY,
+        fast_forward=fast_forward,
+    )
+    wall_s = time.perf_counter() - t0
+    meta = result.meta
+    makespan = float(result.records["done_s"].max())
+    events = meta["engine_events"] + n
+    return {
+        "source": source,
+        "requests": n,
+        "policy": policy,
+        "mode": "fast-forward" if fast_forward else "step-by-step",
+        "wall_s": round(wall_s, 2),
+        "trace_build_s": round(build_s, 2),
+        "requests_per_s": round(n / wall_s),
+        "events_per_s": round(events / wall_s),
+        "engine_events": meta["engine_events"],
+        "engine_steps": meta["engine_steps"],
+        "busy_fraction": round(meta["engine_busy_s"] / makespan, 3),
+        "capacity_req_per_s": round(capacity, 2),
+        "e2e_p50_s": round(float(result.records["e2e_s"].median()), 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--sources", default="poisson,azure")
+    ap.add_argument("--policies", default="fifo,sjf")
+    ap.add_argument(
+        "--one", nargs=4, metavar=("SOURCE", "N", "POLICY", "FF"), help=argparse.SUPPRESS
+    )
+    args = ap.parse_args()
+    if args.one:
+        source, n, policy, ff = args.one
+        print(json.dumps(one(source, int(n), policy, ff == "1")))
+        return
+    sources = [s for s in args.sources.split(",") if s != "azure" or AZURE.exists()]
+    if "azure" in args.sources and not AZURE.exists():
+        print(f"skipping azure: {AZURE} not found")
+    rows = []
+    header = (
+        f"{'source':8} {'requests':>9} {'policy':6} {'mode':13} {'wall s':>7} {'req/s':>8} "
+        f"{'events/s':>9} {'steps':>10} {'busy':>5} {'RSS MiB':>8}"
+    )
+    print(header)
+    for source in sources:
+        for n in (int(x) for x in args.sizes.split(",")):
+            for policy in args.policies.split(","):
+                modes = ["1", "0"] if n <= 10_000 else ["1"]
+                for ff in modes:
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--one", source, str(n), policy, ff],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    rows.append(row)
+                    print(
+                        f"{source:8} {n:>9} {policy:6} {row['mode']:13} {row['wall_s']:>7} "
+                        f"{row['requests_per_s']:>8} {row['events_per_s']:>9} "
+                        f"{row['engine_steps']:>10} {row['busy_fraction']:>5} "
+                        f"{row['peak_rss_mib']:>8}",
+                        flush=True,
+                    )
+    print()
+    by = {(r["source"], r["requests"], r["policy"], r["mode"]): r for r in rows}
+    for source in sources:
+        for policy in args.policies.split(","):
+            fast = by.get((source, 10_000, policy, "fast-forward"))
+            step = by.get((source, 10_000, policy, "step-by-step"))
+            if fast and step:
+                print(
+                    f"{source}/{policy}: fast-forward is {step['wall_s'] / fast['wall_s']:.1f}x "
+                    "faster than step-by-step at 10k"
+                )
+            big = by.get((source, 1_000_000, policy, "fast-forward"))
+            mid = by.get((source, 100_000, policy, "fast-forward"))
+            if big and mid:
+                print(
+                    f"{source}/{policy}: 1M / 100k wall ratio {big['wall_s'] / mid['wall_s']:.1f}"
+                )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

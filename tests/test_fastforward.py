@@ -1,0 +1,150 @@
+"""Fast-forward over decode-only runs is exact: same records as the step-by-step reference.
+
+Speed is measured by ``bench/scale.py``, never asserted here; these tests check that jumping
+changes nothing but the number of events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from driftsched.sim.costmodel import BatchShape, CostModel, EngineSettings
+from driftsched.sim.engine import EngineRequest
+from driftsched.sim.fastengine import FastEngine
+from driftsched.sim.policies import POLICIES
+from driftsched.sim.simulation import simulate
+from driftsched.traces.generators import generate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.simkit import profile, trace
+
+TIMES = ["dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s"]
+DERIVED = ["queue_wait_s", "ttft_s", "e2e_s", "tpot_s"]
+
+
+def assert_same_records(fast: pd.DataFrame, ref: pd.DataFrame) -> None:
+    """Identical except float times, which agree to 1e-9 relative."""
+    others = [c for c in ref.columns if c not in TIMES + DERIVED]
+    pd.testing.assert_frame_equal(fast[others], ref[others], check_exact=True)
+    for col in TIMES + DERIVED:
+        np.testing.assert_allclose(fast[col], ref[col], rtol=1e-9, atol=1e-12, err_msg=col)
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(1, 60))
+    t, rows = 0.0, []
+    for _ in range(n):
+        t += draw(st.sampled_from([0.0, 0.0007, 0.013, 0.21, 1.7]))
+        prompt = draw(st.integers(1, 200))
+        rows.append(
+            (
+                t,
+                draw(st.sampled_from(["premium", "standard", "batch"])),
+                draw(st.sampled_from(["short_qa", "summary", "technical", "report"])),
+                prompt,
+                draw(st.integers(1, 256 - prompt)),
+            )
+        )
+    engine = {
+        "block_size": draw(st.sampled_from([4, 16, 32])),
+        "max_model_len": 256,
+        "max_num_seqs": draw(st.integers(1, 24)),
+        "max_num_batched_tokens": draw(st.sampled_from([32, 64, 512])),
+    }
+    engine["num_gpu_blocks"] = draw(st.integers(256 // engine["block_size"] + 1, 120))
+    config = {
+        "policy": draw(st.sampled_from(list(POLICIES))),
+        "corrector": draw(st.sampled_from(["none", "ewma"])),
+        "mode": draw(st.sampled_from(["continuous", "microbatch"])),
+        "max_concurrency": draw(st.integers(1, 24)),
+        "batch_size": draw(st.integers(1, 8)),
+        "overheads": draw(st.booleans()),
+    }
+    step = draw(st.sampled_from([0.0011, 0.017, 0.19]))
+    per_token = step / draw(st.sampled_from([37, 300]))
+    return rows, engine, config, step, per_token
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_fast_forward_gives_the_reference_records(case):
+    rows, engine, config, step, per_token = case
+    tr, p = trace(rows), profile(step, per_token_s=per_token, **engine)
+    fast = simulate(tr, profile=p, **config)
+    ref = simulate(tr, profile=p, engine_impl="reference", **config)
+    assert_same_records(fast.records, ref.records)
+    assert fast.meta["engine_steps"] == ref.meta["engine_steps"]
+    assert fast.meta["engine_events"] <= ref.meta["engine_events"]
+    assert ref.meta["engine_events"] == ref.meta["engine_steps"]  # the reference never jumps
+
+
+def test_fast_forward_on_the_paper_workload_in_both_modes():
+    tr = generate("driftsched-paper", requests=400, seed=5)
+    for mode in ("continuous", "microbatch"):
+        fast = simulate(tr, policy="sjf", corrector="ewma", mode=mode)
+        step = simulate(tr, policy="sjf", corrector="ewma", mode=mode, fast_forward=False)
+        assert_same_records(fast.records, step.records)
+        # the same engine steps, in events that scale with requests, not tokens
+        assert fast.meta["engine_steps"] == step.meta["engine_steps"]
+        assert fast.meta["engine_events"] < step.meta["engine_events"]
+        assert fast.meta["engine_events"] <= 3 * len(tr)
+        generated = int(step.records["generated_tokens"].sum())
+        assert step.meta["engine_events"] > generated / 64  # step by step pays per token
+
+
+def test_run_time_is_the_sum_of_the_steps():
+    cm = CostModel(profile(0.013, per_token_s=0.0002))
+    cm._c = (0.004, 1e-4, 1e-8, 2e-4, 3e-4, 7e-7, 5e-5)  # every feature, distinct coefficients
+    shape = BatchShape(decode_requests=23, decode_context_tokens=23 * 300)
+    steps = [
+        BatchShape(decode_requests=23, decode_context_tokens=23 * (300 + k)) for k in range(500)
+    ]
+    total = 0.0
+    for k, s in enumerate(steps, start=1):
+        total += cm.step_time(s) + 0.001
+        assert cm.run_time(shape, k, 0.001) == pytest.approx(total, rel=1e-12)
+    for seconds in (1e-6, 0.0123, 0.5, total * 0.37, total - 1e-9):
+        k = cm.steps_until(shape, seconds, 0.001)
+        assert cm.run_time(shape, k, 0.001) >= seconds
+        assert k == 1 or cm.run_time(shape, k - 1, 0.001) < seconds
+
+
+def test_run_length_stops_before_a_kv_shortage_and_a_finish():
+    """Two long decoders filling a small pool: the jump ends exactly where a step-by-step
+    engine preempts, and at the step where a request finishes."""
+    settings_ = EngineSettings(
+        block_size=4,
+        num_gpu_blocks=33,
+        max_num_seqs=2,
+        max_num_batched_tokens=32,
+        max_model_len=128,
+    )
+
+    def run(jump: bool):
+        e = FastEngine(settings_)
+        e.add(EngineRequest(0, 51, 43))
+        e.add(EngineRequest(1, 1, 39))
+        log = []
+        while e.has_work():
+            plan = e.schedule()
+            k = e.run_length(plan, 1 << 30) if jump else 1
+            out = e.complete(plan, k)
+            log.append(
+                (
+                    e.tick,
+                    e.pool.free,
+                    [r.index for r in plan.preempted],
+                    [r.index for r in out.finished],
+                )
+            )
+        return log
+
+    steps, jumps = run(False), run(True)
+    at_tick = {tick: entry for tick, *entry in steps}
+    for tick, *entry in jumps:  # every jump lands on a state the step-by-step engine had
+        assert at_tick[tick] == entry
+    assert len(jumps) < len(steps) / 3
+    assert [p for _, _, p, _ in jumps if p] == [p for _, _, p, _ in steps if p]
