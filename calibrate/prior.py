@@ -16,6 +16,11 @@ The sum of memory and compute terms is an upper bound of the roofline's ``max``;
 decode batches this study runs, the weight read dominates and the bound is tight.
 KV capacity follows vLLM's sizing: ``(usable_memory * gpu_memory_utilization - weights -
 activation_reserve) / (block_size * kv_bytes_per_token)`` blocks.
+
+With tensor parallelism over ``tp`` GPUs, weights, KV cache and FLOPs are split evenly:
+bandwidth, compute and memory scale by ``tp``, and each step pays ``2 * layers`` all-reduces of
+the activations, modelled as a fixed ``tp_allreduce_s`` per all-reduce (NVLink latency-bound
+for decode-sized messages). An approximation, stated as such in the profile.
 """
 
 from __future__ import annotations
@@ -172,6 +177,16 @@ MODELS: dict[str, ModelArch] = {
             vocab_size=151936,
             tie_word_embeddings=False,
         ),
+        ModelArch(
+            name="codellama/CodeLlama-34b-Instruct-hf",
+            num_hidden_layers=48,
+            hidden_size=8192,
+            num_attention_heads=64,
+            num_key_value_heads=8,
+            intermediate_size=22016,
+            vocab_size=32000,
+            tie_word_embeddings=False,
+        ),
     ]
 }
 
@@ -184,6 +199,9 @@ class Efficiency(Config):
     step_overhead_s: float = Field(0.003, ge=0, description="scheduler, launch, sync per step")
     per_request_overhead_s: float = Field(20e-6, ge=0, description="sampling, input prep")
     activation_reserve_gib: float = Field(1.5, ge=0, description="peak activations, graphs")
+    tp_allreduce_s: float = Field(
+        12e-6, ge=0, description="one activation all-reduce across tensor-parallel GPUs"
+    )
 
 
 def load_model_config(path_or_name: str) -> ModelArch:
@@ -216,19 +234,24 @@ def derive_prior(
     max_num_seqs: int = 256,
     max_num_batched_tokens: int = 2048,
     block_size: int = 16,
+    tensor_parallel: int = 1,
     efficiency: Efficiency | None = None,
     name: str | None = None,
 ) -> Profile:
     """Derive a roofline prior profile (see module docstring). Deterministic."""
     if gpu not in GPUS:
         raise UnknownNameError("GPU", gpu, list(GPUS))
+    if tensor_parallel < 1:
+        raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
     spec, arch, eff = GPUS[gpu], load_model_config(model), efficiency or Efficiency()
-    bw = spec.memory_bandwidth_gbs * 1e9 * eff.eta_mem
-    flops = spec.dense_fp16_tflops * 1e12 * eff.eta_flop
+    tp = tensor_parallel
+    bw = spec.memory_bandwidth_gbs * 1e9 * eff.eta_mem * tp
+    flops = spec.dense_fp16_tflops * 1e12 * eff.eta_flop * tp
+    allreduce_s = 2 * arch.num_hidden_layers * eff.tp_allreduce_s if tp > 1 else 0.0
     weight_bytes_read = (arch.layer_params() + arch.lm_head_params()) * dtype_bytes
     kv_per_token = arch.kv_bytes_per_token(dtype_bytes)
     coefficients = {
-        "const": weight_bytes_read / bw + eff.step_overhead_s,
+        "const": weight_bytes_read / bw + eff.step_overhead_s + allreduce_s,
         "prefill_tokens": 2 * arch.layer_params() / flops,
         "prefill_attention": 4
         * arch.num_hidden_layers
@@ -242,15 +265,18 @@ def derive_prior(
     }
     weight_gib = arch.weight_params() * dtype_bytes / 2**30
     kv_gib = (
-        spec.usable_memory_gib * gpu_memory_utilization - weight_gib - eff.activation_reserve_gib
+        spec.usable_memory_gib * tp * gpu_memory_utilization
+        - weight_gib
+        - eff.activation_reserve_gib * tp
     )
     if kv_gib <= 0:
         raise InputError(
-            f"{model} ({weight_gib:.1f} GiB of weights) does not fit on {gpu} at "
+            f"{model} ({weight_gib:.1f} GiB of weights) does not fit on {tp} x {gpu} at "
             f"gpu_memory_utilization {gpu_memory_utilization}"
         )
     num_blocks = int(kv_gib * 2**30 // (block_size * kv_per_token))
     slug = arch.name.split("/")[-1].lower().removesuffix("-chat")
+    slug += f"-tp{tp}" if tp > 1 else ""
     return Profile(
         schema_version=PROFILE_SCHEMA_VERSION,
         name=name or f"{gpu.lower()}-{slug}-prior",
@@ -268,7 +294,7 @@ def derive_prior(
         ),
         provenance=Provenance(
             kind="prior",
-            hardware=f"NVIDIA {gpu}",
+            hardware=f"NVIDIA {gpu}" + (f" x{tp} (tensor parallel)" if tp > 1 else ""),
             model=arch.name,
             engine="vllm",
             engine_version=None,
@@ -282,6 +308,7 @@ def derive_prior(
                 "weight_gib": round(weight_gib, 3),
                 "kv_bytes_per_token": kv_per_token,
                 "kv_cache_gib": round(kv_gib, 3),
+                "tensor_parallel": tp,
             },
         ),
         fit_quality=None,

@@ -657,6 +657,9 @@ def cal_prior(
     output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
     gpu_memory_utilization: Annotated[float, typer.Option()] = 0.70,
     max_model_len: Annotated[int, typer.Option()] = 2048,
+    max_num_seqs: Annotated[int, typer.Option()] = 256,
+    max_num_batched_tokens: Annotated[int, typer.Option()] = 2048,
+    tensor_parallel: Annotated[int, typer.Option("--tp", help="tensor-parallel GPUs")] = 1,
     name: Annotated[str | None, typer.Option(help="profile name")] = None,
 ) -> None:
     """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
@@ -668,6 +671,9 @@ def cal_prior(
         model,
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        tensor_parallel=tensor_parallel,
         name=name,
     )
     prof.write(output)

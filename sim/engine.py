@@ -61,6 +61,7 @@ class EngineRequest:
     c0: int = 0
     o0: int = 0
     gen: int = 0
+    run_seq: int = 0  # position in running order (set on each admission; increasing)
 
     @property
     def num_tokens(self) -> int:
@@ -78,8 +79,7 @@ class StepPlan:
     decode_context_tokens: int
     preempted: list[EngineRequest] = field(default_factory=list)
     admitted: list[EngineRequest] = field(default_factory=list)
-    decodes: list[EngineRequest] | None = None  # explicit list (reference engine, slow steps)
-    slow: bool = False  # fast engine: this step took the exact per-request path
+    decodes: list[EngineRequest] | None = None  # explicit list (reference engine only)
     shape: BatchShape | None = None  # set when the plan is final, before any state changes
 
     def finalise(self) -> StepPlan:
@@ -121,6 +121,7 @@ class EngineBase:
         self.waiting: deque[EngineRequest] = deque()
         self.running: dict[int, EngineRequest] = {}  # insertion-ordered: running order
         self.tick = 0
+        self._run_seq = 0
 
     def add(self, req: EngineRequest) -> None:
         """Queue a new request at the tail of the waiting queue."""
@@ -186,6 +187,8 @@ class EngineBase:
                 break
             self.waiting.popleft()
             req.phase = PREFILL
+            req.run_seq = self._run_seq
+            self._run_seq += 1
             self.running[req.index] = req
             plan.chunks.append((req, new))
             plan.admitted.append(req)

@@ -39,13 +39,18 @@ from driftsched.sim.engine import (
 from driftsched.sim.kvcache import blocks_for
 
 
+def _run_seq(req: EngineRequest) -> int:
+    return req.run_seq
+
+
 class FastEngine(EngineBase):
     def __init__(self, settings):
         super().__init__(settings)
         self._finish_heap: list[tuple[int, int, int, EngineRequest]] = []
         self._decoding = 0  # number of decoding requests
         self._base = 0  # sum over decoding requests of (c0 - t0)
-        self._residues = [0] * self.block_size  # decoders by (c0 - t0) % block_size
+        # decoders by (c0 - t0) % block_size: which need a block at which tick
+        self._by_residue: list[dict[int, EngineRequest]] = [{} for _ in range(self.block_size)]
         # running requests still prefilling, in running order (they are its tail)
         self._prefilling: dict[int, EngineRequest] = {}
 
@@ -63,7 +68,7 @@ class FastEngine(EngineBase):
         req.t0, req.c0, req.o0 = tick, req.num_computed_tokens, req.num_output_tokens
         self._decoding += 1
         self._base += req.c0 - tick
-        self._residues[(req.c0 - tick) % self.block_size] += 1
+        self._by_residue[(req.c0 - tick) % self.block_size][req.index] = req
         heapq.heappush(
             self._finish_heap, (tick + req.target_tokens - req.o0 - 1, req.index, req.gen, req)
         )
@@ -71,15 +76,15 @@ class FastEngine(EngineBase):
     def _stop_decoding(self, req: EngineRequest) -> None:
         self._decoding -= 1
         self._base -= req.c0 - req.t0
-        self._residues[(req.c0 - req.t0) % self.block_size] -= 1
+        del self._by_residue[(req.c0 - req.t0) % self.block_size][req.index]
         req.gen += 1
 
     def _needs(self, tick: int, steps: int) -> int:
         """Blocks the decoders need over ``steps`` ticks from ``tick`` on (no one stops)."""
-        size, res = self.block_size, self._residues
+        size, res = self.block_size, self._by_residue
         total = (steps // size) * self._decoding
         for k in range(steps % size):
-            total += res[-(tick + k) % size]
+            total += len(res[-(tick + k) % size])
         return total
 
     def _next_finish(self) -> int | None:
@@ -100,16 +105,18 @@ class FastEngine(EngineBase):
     # -- the step -------------------------------------------------------------------------
     def schedule(self) -> StepPlan:
         tick, budget = self.tick, self.settings.max_num_batched_tokens
-        needs = self._residues[-tick % self.block_size] if self._decoding else 0
+        needs = len(self._by_residue[-tick % self.block_size]) if self._decoding else 0
         if needs > self.pool.free:
-            return self._schedule_slow()
-        self.pool.take(needs)
-        plan = StepPlan(tick, [], self._decoding, self._base + self._decoding * (tick + 1))
+            plan = self._schedule_shortage(tick)
+        else:
+            self.pool.take(needs)
+            plan = StepPlan(tick, [], self._decoding, self._base + self._decoding * (tick + 1))
         budget -= self._decoding
         prefilling = self._prefilling
         if prefilling:
+            before = len(plan.preempted)
             budget = self._schedule_running(list(prefilling.values()), budget, plan, [])
-            for victim in plan.preempted:
+            for victim in plan.preempted[before:]:
                 del prefilling[victim.index]
         if not plan.preempted:
             self._schedule_waiting(budget, plan)
@@ -121,7 +128,7 @@ class FastEngine(EngineBase):
         """How many steps, this one included and at most ``limit``, run with this plan's shape
         (decode context growing by one token per request per step) before anything else can
         happen inside the engine: a finish, a KV shortage. 1 unless the plan only decodes."""
-        if limit <= 1 or plan.chunks or plan.slow or plan.preempted or not plan.decode_requests:
+        if limit <= 1 or plan.chunks or plan.preempted or not plan.decode_requests:
             return 1  # a preemption blocks admission for this step only: the next may differ
         finish = self._next_finish()
         steps = min(limit, finish - plan.tick) if finish is not None else limit
@@ -135,28 +142,52 @@ class FastEngine(EngineBase):
         taken = (extra // size) * d
         tick = plan.tick + 1 + extra
         while extra < steps - 1:
-            taken += self._residues[-tick % size]
+            taken += len(self._by_residue[-tick % size])
             if taken > free:
                 break
             extra += 1
             tick += 1
         return 1 + extra
 
-    def _schedule_slow(self) -> StepPlan:
-        """KV shortage: materialise all requests and run the exact loop."""
-        order = list(self.running.values())
-        for req in order:
-            if req.phase == DECODE:
-                self._materialise(req)
-                self._stop_decoding(req)
-        plan = StepPlan(self.tick, [], 0, 0, decodes=[], slow=True)
-        budget = self._schedule_running(
-            order, self.settings.max_num_batched_tokens, plan, plan.decodes
-        )
-        if not plan.preempted:
-            self._schedule_waiting(budget, plan)
-        self._finish_heap.clear()
-        return plan.finalise()
+    def _schedule_shortage(self, tick: int) -> StepPlan:
+        """The decoders need more blocks than are free. vLLM walks the running order giving
+        each decoder its token; one that needs a block while none is free preempts the last
+        running request (prefilling ones first: they are the tail), until it fits or is itself
+        the victim (then the walk ends). Survivors are a prefix of the running order, so only
+        the needing decoders (in running order) and the victims have to be visited."""
+        size = self.block_size
+        needing = sorted(self._by_residue[-tick % size].values(), key=_run_seq)
+        free, allocated = self.pool.free, 0
+        victims: list[EngineRequest] = []
+        tail = reversed(self.running.values())
+        for req in needing:
+            if victims and req.run_seq >= victims[-1].run_seq:
+                break  # already preempted, and so is everyone after it
+            while free < 1:
+                victim = next(tail)
+                victims.append(victim)
+                if victim is req:
+                    break
+                if victim.phase == DECODE:
+                    self._materialise(victim)
+                free += victim.num_blocks
+            if victims and victims[-1] is req:
+                break
+            free -= 1
+            allocated += 1
+        for victim in victims:
+            if victim.phase == DECODE:
+                self._materialise(victim)  # counters and blocks held at this tick
+                self._stop_decoding(victim)
+            else:
+                del self._prefilling[victim.index]
+            del self.running[victim.index]
+            self._preempt(victim)
+        taken = self.pool.take(allocated)
+        assert taken, "shortage walk allocated more blocks than were free"
+        plan = StepPlan(tick, [], self._decoding, self._base + self._decoding * (tick + 1))
+        plan.preempted.extend(victims)
+        return plan
 
     def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome:
         """Apply the plan; with ``steps > 1`` (from :meth:`run_length`) apply that many decode
@@ -167,19 +198,6 @@ class FastEngine(EngineBase):
             taken = self.pool.take(self._needs(tick + 1, steps - 1))
             assert taken, "fast-forward ran past a KV shortage"
             self.tick += steps
-            return outcome
-        if plan.slow:
-            for req in plan.decodes:
-                self._advance(req, 1, outcome)
-            for req, new in plan.chunks:
-                self._advance(req, new, outcome)
-            self.tick += 1
-            self._prefilling.clear()
-            for req in self.running.values():  # rebuild the bookkeeping for the next tick
-                if req.phase == DECODE:
-                    self._start_decoding(req, self.tick)
-                elif req.phase == PREFILL:
-                    self._prefilling[req.index] = req
             return outcome
         for req in self._due(self._finish_heap, tick):
             self._materialise(req)

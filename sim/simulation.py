@@ -29,6 +29,8 @@ from driftsched.errors import InputError
 
 NAN = float("nan")
 ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
+#: arrivals this close after a step boundary count as arriving before it (see engine_loop)
+TIE_S = 1e-9
 
 
 class Run:
@@ -68,6 +70,7 @@ class Run:
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.in_engine = 0
         self._next_arrival = 0  # index of the next request to arrive
+        self._admitted = None  # event the engine waits on for an arrival at a boundary
         self.series: list[tuple] = []
         # corrector state, long format, one row per value that changed at a finish
         self.corrector_series = _CorrectorLog()
@@ -117,6 +120,8 @@ class Run:
                 if wait > 0:
                     yield env.timeout(wait)
                 self._next_arrival = i + 1
+                if self._admitted is not None and not self._admitted.triggered:
+                    self._admitted.succeed()
                 t = tier[k]
                 rank = ranks.get(t)
                 if rank is None:
@@ -170,7 +175,7 @@ class Run:
                 self.dispatch(view.index, batch_no)
             yield self._batch_done
             for view in batch:
-                self.times["done_s"][view.index] = env.now
+                self.times["done_s"][view.index] = self._batch_done.value
             batch_no += 1
 
     def engine_loop(self):
@@ -201,13 +206,22 @@ class Run:
             self.engine_busy_s += seconds
             self.engine_events += 1
             self.engine_steps += steps
+            # Ties: a request arriving within TIE_S after the boundary is treated as having
+            # arrived before it. Step-by-step and fast-forward compute boundary times with
+            # different float rounding; without this, an arrival at (almost) the same instant
+            # as a boundary could land on different sides of it in the two modes.
+            boundary_s = env.now
+            arrival_s, n = self.arrival_s, len(self.arrival_s)
+            while self._next_arrival < n and arrival_s[self._next_arrival] <= boundary_s + TIE_S:
+                self._admitted = env.event()
+                yield self._admitted
+            self._admitted = None
             if outcome.first_token:
-                now = env.now
                 for req in outcome.first_token:
-                    first_token_s[req.index] = now
+                    first_token_s[req.index] = boundary_s
             if outcome.finished:
                 for req in sorted(outcome.finished, key=_by_index):
-                    self.on_finish(req)
+                    self.on_finish(req, boundary_s)
             if env.now >= self._next_sample_s:
                 self.sample()
 
@@ -225,7 +239,7 @@ class Run:
             and self.in_engine < self.config.max_concurrency
             and self._next_arrival < len(self.arrival_s)
         ):
-            wait = float(self.arrival_s[self._next_arrival]) - self.env.now
+            wait = float(self.arrival_s[self._next_arrival]) - TIE_S - self.env.now
             limit = self.cost.steps_until(plan.shape, wait, extra)
         return self.engine.run_length(plan, limit)
 
@@ -241,8 +255,8 @@ class Run:
         """The cost model's step time plus the profile's overheads around a step."""
         return self.cost.step_time(plan.shape) + self._step_extra(plan)
 
-    def on_finish(self, req: EngineRequest) -> None:
-        i, now = req.index, self.env.now
+    def on_finish(self, req: EngineRequest, now: float) -> None:
+        i = req.index
         self.times["finish_s"][i] = now
         self.preemptions[i] = req.num_preemptions
         self.generated[i] = req.num_output_tokens
@@ -258,7 +272,7 @@ class Run:
         else:
             self._batch_left -= 1
             if self._batch_left == 0:
-                self._batch_done.succeed()
+                self._batch_done.succeed(now)
 
     def sample(self) -> None:
         now = self.env.now

@@ -93,3 +93,23 @@ def test_engine_settings_must_be_consistent():
         profile(1.0, max_num_seqs=64, max_num_batched_tokens=32)
     with pytest.raises(ValueError, match="cannot hold one request"):
         profile(1.0, num_gpu_blocks=10, max_model_len=2048)
+
+
+def test_tensor_parallel_prior_splits_the_work_and_pays_all_reduces():
+    from driftsched.calibrate.prior import Efficiency
+
+    model = "codellama/CodeLlama-34b-Instruct-hf"
+    eff = Efficiency()
+    one = derive_prior("H100", model, gpu_memory_utilization=0.9, efficiency=eff)
+    two = derive_prior("H100", model, gpu_memory_utilization=0.9, tensor_parallel=2)
+    c1, c2 = one.coefficients, two.coefficients
+    for feature in ("prefill_tokens", "decode_context_tokens", "prefill_attention"):
+        assert c2[feature] == pytest.approx(c1[feature] / 2, rel=1e-4)
+    weights_1 = c1["const"] - eff.step_overhead_s
+    allreduce = 2 * 48 * eff.tp_allreduce_s
+    assert c2["const"] == pytest.approx(weights_1 / 2 + eff.step_overhead_s + allreduce, rel=1e-4)
+    # 34B fp16 weights (~63 GiB) leave ~2x more KV on two GPUs than the 1-GPU remainder * 2
+    assert two.engine.num_gpu_blocks > 5 * one.engine.num_gpu_blocks
+    assert "x2 (tensor parallel)" in two.provenance.hardware
+    with pytest.raises(InputError):
+        derive_prior("L4", model)  # 63 GiB of weights do not fit a 24 GB L4

@@ -67,11 +67,14 @@ class Grid(Config):
 
 def capacity_requests_per_s(profile: Profile, frame: pd.DataFrame, concurrency: int) -> float:
     """Rough engine capacity for this workload: prefill plus decode time per request at
-    ``concurrency`` sequences decoding together (the overheads of the profile included)."""
+    ``concurrency`` sequences decoding together (the overheads of the profile included), or
+    fewer when the KV cache cannot hold that many of this workload's mean request."""
     cost = CostModel(profile)
     prompt = float(frame["prompt_tokens"].mean())
     output = float(frame["output_tokens"].mean())
-    batch = max(1, min(concurrency, profile.engine.max_num_seqs))
+    e = profile.engine
+    kv_fit = int((e.num_gpu_blocks - 1) * e.block_size // (prompt + output))
+    batch = max(1, min(concurrency, e.max_num_seqs, kv_fit))
     context = prompt + output / 2
     ov = profile.overheads_s
     decode_step = cost.step_time(
