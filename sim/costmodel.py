@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -29,8 +28,7 @@ PROFILE_SCHEMA_VERSION = 1
 SMALL_BATCH = 16
 
 
-@dataclass(frozen=True, slots=True)
-class BatchShape:
+class BatchShape(NamedTuple):
     """The composition of one engine step.
 
     ``prefill_attention`` is the number of (query, key) pairs the prefill chunks attend over:
@@ -208,9 +206,10 @@ class CostModel:
         else:
             return 1 << 62
         k = max(1, k)
-        while k > 1 and self.run_time(shape, k - 1, extra_s) >= seconds:
+        # the root is within a step of the answer; settle it with the exact closed form
+        while k > 1 and (k - 1) * a + g * ((k - 1) * (k - 2) / 2) >= seconds:
             k -= 1
-        while self.run_time(shape, k, extra_s) < seconds:
+        while k * a + g * (k * (k - 1) / 2) < seconds:
             k += 1
         return k
 

@@ -40,19 +40,8 @@ class Gateway:
         estimate = int(self.corrector.estimate(adm))
         if estimate < 1:
             raise ValueError(f"corrector {self.corrector.name} estimated {estimate} < 1 tokens")
-        view = RequestView(
-            adm.index,
-            adm.request_id,
-            adm.arrival_s,
-            adm.tenant,
-            adm.tier,
-            adm.tier_rank,
-            adm.category,
-            adm.prompt_tokens,
-            adm.max_tokens,
-            estimate,
-            self.job_classes.classify(adm.prompt_tokens, estimate),
-            self._seq,
+        view = RequestView(  # the admission's fields, in order, then the gateway's
+            *adm, estimate, self.job_classes.classify(adm.prompt_tokens, estimate), self._seq
         )
         self._seq += 1
         self.policy.push(view)

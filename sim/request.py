@@ -8,12 +8,12 @@ oracle corrector (explicitly given a ``truth`` function) ever consult it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """A request as it reaches the gateway, before any estimate: the client-visible fields."""
+class Admission(NamedTuple):
+    """A request as it reaches the gateway, before any estimate: the client-visible fields.
+    Immutable (a named tuple: cheap to create a million of)."""
 
     index: int  # row in the trace; unique within a run
     request_id: str
@@ -26,9 +26,9 @@ class Admission:
     max_tokens: int
 
 
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """A queued request as a gateway policy sees it: the admission plus the gateway's estimate."""
+class RequestView(NamedTuple):
+    """A queued request as a gateway policy sees it: the admission plus the gateway's estimate.
+    Immutable."""
 
     index: int
     request_id: str

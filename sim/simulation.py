@@ -233,15 +233,16 @@ class Run:
         """
         if plan.chunks or not plan.decode_requests:
             return 1
-        limit = 1 << 62
+        steps = self.engine.run_length(plan, 1 << 62)
         if (
-            self.config.mode == "continuous"
+            steps > 1
+            and self.config.mode == "continuous"
             and self.in_engine < self.config.max_concurrency
             and self._next_arrival < len(self.arrival_s)
         ):
             wait = float(self.arrival_s[self._next_arrival]) - TIE_S - self.env.now
-            limit = self.cost.steps_until(plan.shape, wait, extra)
-        return self.engine.run_length(plan, limit)
+            steps = min(steps, self.cost.steps_until(plan.shape, wait, extra))
+        return steps
 
     def _step_extra(self, plan) -> float:
         """The profile's overheads around one step of this plan (outside the engine step)."""
