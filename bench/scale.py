@@ -91,7 +91,7 @@ def build_trace(source: str, n: int):
     return Trace.from_frame(frame, f"{source}-{n}", source=source), capacity
 
 
-def saturated_throughput(frame, concurrency: int, sample: int = 5000) -> float:
+def saturated_throughput(frame, concurrency: int, sample: int = 5000, profile=None) -> float:
     """One replica's capacity for this workload, measured: the first ``sample`` requests all
     arrive at t=0 and the simulator's completions per second are the capacity."""
     from driftsched.sim.simulation import simulate
@@ -103,6 +103,7 @@ def saturated_throughput(frame, concurrency: int, sample: int = 5000) -> float:
         Trace.from_frame(head, "saturation", source="bench"),
         mode="continuous",
         max_concurrency=concurrency,
+        profile=profile,
     )
     return len(head) / float(result.records["done_s"].max())
 

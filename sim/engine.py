@@ -87,14 +87,12 @@ class StepPlan:
         if not self.chunks:
             self.shape = BatchShape(0, 0.0, 0, self.decode_requests, self.decode_context_tokens)
             return self
+        tokens, attention = 0, 0.0
+        for req, n in self.chunks:
+            tokens += n
+            attention += chunk_attention(n, req.num_computed_tokens)
         self.shape = BatchShape(
-            prefill_tokens=sum(n for _, n in self.chunks),
-            prefill_attention=sum(
-                chunk_attention(n, r.num_computed_tokens) for r, n in self.chunks
-            ),
-            prefill_requests=len(self.chunks),
-            decode_requests=self.decode_requests,
-            decode_context_tokens=self.decode_context_tokens,
+            tokens, attention, len(self.chunks), self.decode_requests, self.decode_context_tokens
         )
         return self
 

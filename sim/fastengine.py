@@ -126,12 +126,13 @@ class FastEngine(EngineBase):
 
     def run_length(self, plan: StepPlan, limit: int) -> int:
         """How many steps, this one included and at most ``limit``, run with this plan's shape
-        (decode context growing by one token per request per step) before anything else can
-        happen inside the engine: a finish, a KV shortage. 1 unless the plan only decodes."""
+        (decode context growing by one token per request per step): up to and including the
+        next step in which a request finishes (its last step still decodes with the others),
+        and stopping before a KV shortage. 1 unless the plan only decodes."""
         if limit <= 1 or plan.chunks or plan.preempted or not plan.decode_requests:
             return 1  # a preemption blocks admission for this step only: the next may differ
         finish = self._next_finish()
-        steps = min(limit, finish - plan.tick) if finish is not None else limit
+        steps = min(limit, finish - plan.tick + 1) if finish is not None else limit
         if steps <= 1:
             return 1
         free = self.pool.free  # after this step's own needs were taken
@@ -191,14 +192,13 @@ class FastEngine(EngineBase):
 
     def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome:
         """Apply the plan; with ``steps > 1`` (from :meth:`run_length`) apply that many decode
-        steps of its shape at once."""
+        steps of its shape at once — requests finishing in the last of them finish."""
         outcome = StepOutcome([], [])
-        tick = plan.tick
         if steps > 1:
-            taken = self.pool.take(self._needs(tick + 1, steps - 1))
+            taken = self.pool.take(self._needs(plan.tick + 1, steps - 1))
             assert taken, "fast-forward ran past a KV shortage"
-            self.tick += steps
-            return outcome
+            self.tick = plan.tick + steps - 1  # the run's last step
+        tick = self.tick
         for req in self._due(self._finish_heap, tick):
             self._materialise(req)
             req.num_computed_tokens += 1

@@ -11,6 +11,8 @@ Events at equal times are ordered by SimPy's event counter (scheduling order).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import simpy
@@ -70,6 +72,7 @@ class Run:
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.in_engine = 0
         self._next_arrival = 0  # index of the next request to arrive
+        self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
         self.series: list[tuple] = []
         # corrector state, long format, one row per value that changed at a finish
@@ -102,6 +105,7 @@ class Run:
         """Admit each request at its ``arrival_s``. Trace columns are turned into Python
         objects a chunk at a time, so a large trace never exists as a million objects."""
         f, env, gateway = self.frame, self.env, self.gateway
+        n = len(f)
         continuous = self.config.mode == "continuous"
         ranks: dict[str, int] = {}
         estimate, est_class, codes = self.estimate, self.est_class, self._class_code
@@ -120,6 +124,7 @@ class Run:
                 if wait > 0:
                     yield env.timeout(wait)
                 self._next_arrival = i + 1
+                self._next_arrival_s = float(self.arrival_s[i + 1]) if i + 1 < n else math.inf
                 if self._admitted is not None and not self._admitted.triggered:
                     self._admitted.succeed()
                 t = tier[k]
@@ -188,13 +193,19 @@ class Run:
                 yield self._engine_wake
                 continue
             plan = engine.schedule()
-            if plan.empty:
-                raise RuntimeError("engine has work but scheduled nothing (KV capacity too small?)")
-            for req in plan.admitted:
-                if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
-                    scheduled_s[req.index] = env.now
-            extra = self._step_extra(plan)
-            steps = self._run_length(plan, extra) if fast_forward else 1
+            if not plan.chunks:
+                if not plan.decode_requests:
+                    raise RuntimeError(
+                        "engine has work but scheduled nothing (KV capacity too small?)"
+                    )
+                extra = self._ov_step + self._ov_request * plan.decode_requests
+                steps = self._run_length(plan, extra) if fast_forward else 1
+            else:
+                for req in plan.admitted:
+                    if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
+                        scheduled_s[req.index] = env.now
+                extra = self._step_extra(plan)
+                steps = 1
             if steps == 1:
                 seconds = cost.step_time(plan.shape) + extra
                 yield env.timeout(seconds)
@@ -211,8 +222,7 @@ class Run:
             # different float rounding; without this, an arrival at (almost) the same instant
             # as a boundary could land on different sides of it in the two modes.
             boundary_s = env.now
-            arrival_s, n = self.arrival_s, len(self.arrival_s)
-            while self._next_arrival < n and arrival_s[self._next_arrival] <= boundary_s + TIE_S:
+            while self._next_arrival_s <= boundary_s + TIE_S:
                 self._admitted = env.event()
                 yield self._admitted
             self._admitted = None
@@ -226,21 +236,19 @@ class Run:
                 self.sample()
 
     def _run_length(self, plan, extra: float) -> int:
-        """Steps of this decode-only shape to run as one event: until the engine's next
-        finish or KV shortage, and — when an arrival would be dispatched straight into the
+        """Steps of this decode-only shape to run as one event: through the engine's next
+        finish, stopping before a KV shortage, and — when an arrival would be dispatched into the
         engine (continuous mode, below ``max_concurrency``) — until the step during which the
         next request arrives, so that the step after it sees the new request, as step by step.
         """
-        if plan.chunks or not plan.decode_requests:
-            return 1
         steps = self.engine.run_length(plan, 1 << 62)
         if (
             steps > 1
             and self.config.mode == "continuous"
             and self.in_engine < self.config.max_concurrency
-            and self._next_arrival < len(self.arrival_s)
+            and self._next_arrival_s < math.inf
         ):
-            wait = float(self.arrival_s[self._next_arrival]) - TIE_S - self.env.now
+            wait = self._next_arrival_s - TIE_S - self.env.now
             steps = min(steps, self.cost.steps_until(plan.shape, wait, extra))
         return steps
 
