@@ -271,7 +271,8 @@ def main() -> None:
     ds_e2e = float(result.records["e2e_s"].median())
     print()
     print(f"{'':34} {'wall s':>8} {'median E2E s':>13}")
-    print(f"{'vidur ' + VIDUR_VERSION + ' (process, warm)':34} {vidur_s:8.2f} {vidur_e2e or float('nan'):13.2f}")
+    vidur_label = f"vidur {VIDUR_VERSION} (process, warm)"
+    print(f"{vidur_label:34} {vidur_s:8.2f} {vidur_e2e or float('nan'):13.2f}")
     print(f"{'driftsched (in process)':34} {ds_s:8.2f} {ds_e2e:13.2f}")
     print(f"{'driftsched (CLI process, + files)':34} {ds_cli_s:8.2f}")
     print(f"ratio vidur / driftsched: {vidur_s / ds_s:.1f}x in process, "

@@ -681,6 +681,226 @@ def cal_prior(
     console.print(f"wrote {output}")
 
 
+# -- capacity planning -------------------------------------------------------------------------
+def _numbers(text: str | None, option: str, cast=float) -> list | None:
+    from driftsched.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return [cast(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{option}: expected a comma list of numbers, got {text!r}") from None
+
+
+def _workload_overrides(generator, requests, trace, params) -> dict:
+    out: dict = {}
+    if trace is not None:
+        out.update(trace=str(trace), generator=None)
+    elif generator is not None:
+        out["generator"] = generator
+    if requests is not None:
+        out["requests"] = requests
+    if params:
+        out["params"] = _overrides(params, "workload parameters")
+    return out
+
+
+def _progress_bar(total_label: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.console import console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+GeneratorOpt = Annotated[
+    str | None, typer.Option(help="workload generator (default driftsched-paper)")
+]
+RequestsOpt = Annotated[int | None, typer.Option(help="requests per generated trace")]
+WorkloadTraceOpt = Annotated[Path | None, typer.Option("--trace", help="a trace file instead")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="generator parameter KEY=VALUE; repeatable")
+]
+
+
+@app.command("sweep")
+def sweep(
+    spec: Annotated[
+        Path | None, typer.Argument(help="TOML scenario file (optional; options override it)")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/sweep"
+    ),
+    rates: Annotated[str | None, typer.Option(help="offered rates, requests/s")] = None,
+    rate_multipliers: Annotated[
+        str | None, typer.Option(help="multiples of the workload's own rate")
+    ] = None,
+    policies: Annotated[str | None, typer.Option(help="comma list or 'all'")] = None,
+    correctors: Annotated[str | None, typer.Option(help="comma list or 'all'")] = None,
+    modes: Annotated[str | None, typer.Option(help="continuous,microbatch")] = None,
+    replicas: Annotated[str | None, typer.Option(help="comma list of replica counts")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma list of seeds")] = None,
+    generator: GeneratorOpt = None,
+    requests: RequestsOpt = None,
+    trace: WorkloadTraceOpt = None,
+    param: ParamOpt = None,
+    slo_e2e: Annotated[float | None, typer.Option(help="E2E target (s) for attainment")] = None,
+    slo_ttft: Annotated[float | None, typer.Option(help="TTFT target (s)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="local processes (default: all cores)")
+    ] = None,
+    ray: Annotated[
+        str | None, typer.Option("--ray", help="run on a Ray cluster: ADDRESS, 'auto' or 'local'")
+    ] = None,
+    sets: Sets = None,
+) -> None:
+    """A grid of simulations over load, policy, corrector, mode, replicas and seeds, in parallel
+    and resumable; one tidy table with 95% CIs over seeds, and plots against load."""
+    from driftsched.console import console, table
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.policies import POLICIES, parse_names
+    from driftsched.sim.sweep import load_spec, run_sweep
+
+    over: dict = {}
+    if rates is not None:
+        over["rates_per_s"] = _numbers(rates, "--rates")
+    if rate_multipliers is not None:
+        over["rate_multipliers"] = _numbers(rate_multipliers, "--rate-multipliers")
+    if policies is not None:
+        over["policies"] = parse_names(policies, POLICIES, "policy")
+    if correctors is not None:
+        over["correctors"] = parse_names(correctors, CORRECTORS, "corrector")
+    if modes is not None:
+        over["modes"] = _csv(modes)
+    if replicas is not None:
+        over["replicas"] = _numbers(replicas, "--replicas", int)
+    if seeds is not None:
+        over["seeds"] = _numbers(seeds, "--seeds", int)
+    if slo_e2e is not None:
+        over["slo_e2e_s"] = slo_e2e
+    if slo_ttft is not None:
+        over["slo_ttft_s"] = slo_ttft
+    wl = _workload_overrides(generator, requests, trace, param)
+    if wl:
+        over["workload"] = wl
+    if sets:
+        over["sim"] = _overrides(sets, "simulation config")
+    spec_ = load_spec(spec, over)
+    total = len(spec_.points())
+    with _progress_bar("runs") as bar:
+        task = bar.add_task("sweep", total=total)
+        result = run_sweep(
+            spec_,
+            output,
+            workers=workers,
+            ray_address=ray,
+            progress=lambda done, n, label: bar.update(task, completed=done, description=label),
+        )
+    t = result.table()
+    cols = [
+        c
+        for c in (
+            "rate_per_s", "policy", "corrector", "mode", "replicas", "seeds", "e2e_p50_s",
+            "e2e_p99_s", "e2e_p99_s_ci_high", "ttft_p99_s", "e2e_slo_attainment",
+        )
+        if c in t.columns
+    ]  # fmt: skip
+    console.print(table(t[cols], f"{total} runs (all columns in {output}/sweep.csv)"))
+    written = result.write(output)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
+
+
+@app.command("capacity")
+def capacity(
+    slo: Annotated[str, typer.Option(help="e.g. 'p99_e2e<=10s,p99_ttft<=2s,premium:p99_e2e<=5s'")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/capacity"
+    ),
+    policies: Annotated[str, typer.Option(help="comma list or 'all'")] = "fifo,sjf",
+    seeds: Annotated[str, typer.Option(help="comma list of seeds")] = "0,1,2",
+    confidence: Annotated[float, typer.Option(help="one-sided confidence")] = 0.95,
+    resolution: Annotated[float, typer.Option(help="relative width of the final bracket")] = 0.02,
+    target_rate: Annotated[
+        float | None, typer.Option(help="also find the fewest replicas for this rate (req/s)")
+    ] = None,
+    max_replicas: Annotated[int, typer.Option(help="give up above this many replicas")] = 64,
+    generator: GeneratorOpt = None,
+    requests: RequestsOpt = None,
+    trace: WorkloadTraceOpt = None,
+    param: ParamOpt = None,
+    sets: Sets = None,
+) -> None:
+    """Per policy: the highest sustainable arrival rate within the SLOs (and, with
+    --target-rate, the fewest replicas for it). A table and a plot of the knee."""
+    import pandas as pd
+
+    from driftsched.atomic import write_json
+    from driftsched.config import build
+    from driftsched.console import console, table
+    from driftsched.sim import plots
+    from driftsched.sim.capacity import CapacitySearch, knee_table, parse_slos, plot_knee
+    from driftsched.sim.policies import POLICIES, parse_names
+    from driftsched.sim.result import write_csv
+    from driftsched.sim.workload import Workload
+
+    slos = parse_slos(slo)
+    pols = parse_names(policies, POLICIES, "policy")
+    seed_list = _numbers(seeds, "--seeds", int)
+    workload = build(Workload, _workload_overrides(generator, requests, trace, param), "workload")
+    sim = _overrides(sets, "simulation config")
+    results, rows = [], []
+    with _progress_bar("policies") as bar:
+        task = bar.add_task("capacity", total=len(pols))
+        for policy in pols:
+            bar.update(task, description=f"searching {policy}")
+            search = CapacitySearch(
+                workload, {**sim, "policy": policy}, slos, seed_list, confidence
+            )
+            res = search.max_rate(resolution=resolution)
+            results.append(res)
+            row = {
+                "policy": policy,
+                "max_rate_per_s": res.rate_per_s,
+                "failing_rate_per_s": res.failing_rate_per_s,
+                "evaluations": len(res.evaluations),
+            }
+            if target_rate is not None:
+                row["target_rate_per_s"] = target_rate
+                row["min_replicas"] = search.min_replicas(target_rate, max_replicas)
+            rows.append(row)
+            bar.advance(task)
+    summary = pd.DataFrame(rows)
+    console.print(
+        table(summary, f"capacity within {', '.join(s.label for s in slos)} "
+              f"({confidence:.0%} one-sided, seeds {seed_list})")
+    )  # fmt: skip
+    knee = knee_table(results, slos)
+    write_csv(summary, output / "capacity.csv")
+    write_csv(knee, output / "capacity_points.csv")
+    write_json(
+        output / "capacity.json",
+        {
+            "slos": [s.label for s in slos],
+            "confidence": confidence,
+            "seeds": seed_list,
+            "workload": workload.model_dump(mode="json"),
+            "sim": sim,
+            "results": rows,
+        },
+    )
+    plots.save(plot_knee(knee, slos, results), output / "capacity_knee.png")
+    console.print(f"wrote capacity.csv, capacity_points.csv, capacity.json, capacity_knee.png "
+                  f"to {output}/")  # fmt: skip
+
+
 # -- validate ---------------------------------------------------------------------------------
 def _csv(text: str | None, cast=str) -> list | None:
     return None if text is None else [cast(x.strip()) for x in text.split(",") if x.strip()]

@@ -21,7 +21,14 @@ class SimConfig(Config):
     corrector: str = Field("none", description="drift corrector: none | ewma | oracle")
     corrector_params: dict[str, Any] = Field(default_factory=dict)
     mode: Literal["continuous", "microbatch"] = "continuous"
-    max_concurrency: int = Field(64, ge=1, description="continuous: requests in the engine")
+    max_concurrency: int = Field(
+        64, ge=1, description="continuous: requests in flight per engine replica"
+    )
+    replicas: int = Field(1, ge=1, description="engine replicas behind the one gateway queue")
+    router: str = Field(
+        "round_robin",
+        description="continuous mode, replicas > 1: round_robin | least_outstanding | least_kv",
+    )
     batch_size: int = Field(32, ge=1, description="microbatch: requests per batch (B)")
     batch_wait_s: float = Field(0.010, ge=0, description="microbatch: max wait to fill a batch")
     profile: str = Field(DEFAULT_PROFILE, description="cost-model profile name or path")

@@ -120,3 +120,61 @@ def bias_by_category(series: dict[str, pd.DataFrame]):
     np.atleast_1d(axes)[0].set_ylabel("bias (actual / base estimate)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     return fig
+
+
+def _sweep_lines(ax, table: pd.DataFrame, metric: str, ylabel: str) -> None:
+    """One line per configuration (everything but the rate), with its 95% CI band."""
+    keys = [k for k in ("policy", "corrector", "mode", "replicas") if table[k].nunique() > 1]
+    keys = keys or ["policy"]
+    for label, sub in table.groupby(keys, sort=False):
+        if metric not in sub.columns or sub[metric].isna().all():
+            continue
+        sub = sub.sort_values("rate_per_s")
+        name = "/".join(str(v) for v in (label if isinstance(label, tuple) else (label,)))
+        ax.plot(sub["rate_per_s"], sub[metric], marker="o", ms=3, label=name)
+        low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+        if low in sub.columns:
+            ax.fill_between(sub["rate_per_s"], sub[low], sub[high], alpha=0.15)
+    ax.set(xlabel="offered load (requests/s)", ylabel=ylabel)
+    ax.grid(alpha=0.3)
+
+
+def sweep_latency(table: pd.DataFrame):
+    """P50 and P99 of E2E and TTFT against load, one line per configuration."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    for ax, metric in zip(
+        axes.ravel(), ("e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s"), strict=True
+    ):
+        _sweep_lines(ax, table, metric, "seconds")
+        ax.set_title(metric.removesuffix("_s").replace("_", " ").upper())
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def sweep_slo(table: pd.DataFrame):
+    """SLO attainment (fraction of requests within the target) against load."""
+    plt = _plt()
+    metrics = [m for m in ("e2e_slo_attainment", "ttft_slo_attainment") if m in table.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        _sweep_lines(ax, table, metric, "fraction of requests")
+        ax.set_title(metric.replace("_", " "))
+        ax.set_ylim(-0.02, 1.02)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_tiers(table: pd.DataFrame):
+    """P99 E2E per tier against load."""
+    plt = _plt()
+    tiers = [t for t in ("premium", "standard", "batch") if f"e2e_p99_s_{t}" in table.columns]
+    tiers = tiers or ["(none)"]
+    fig, axes = plt.subplots(1, len(tiers), figsize=(5 * len(tiers), 4), squeeze=False)
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        _sweep_lines(ax, table, f"e2e_p99_s_{tier}", "seconds")
+        ax.set_title(f"P99 E2E, {tier}")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

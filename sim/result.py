@@ -81,6 +81,7 @@ class SimResult:
         rec["generated_tokens"] = run.generated
         rec["dispatch_order"] = run.dispatch_order
         rec["batch_id"] = run.batch_id
+        rec["replica"] = run.replica_of
         rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in f.columns:

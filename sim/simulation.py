@@ -1,9 +1,11 @@
 """The SimPy driver. It only moves time: the gateway and the engine are pure state machines.
 
-Processes: *arrivals* (admit each request at its ``arrival_s``), the *engine* (schedule a step,
-hold for its cost-model duration, complete it) and, in ``microbatch`` mode, the *worker* that
-forms batches. In ``continuous`` mode dispatch is a plain call made on every arrival and every
-finish: keep at most ``max_concurrency`` requests in the engine.
+Processes: *arrivals* (admit each request at its ``arrival_s``), one *engine* loop per replica
+(schedule a step, hold for its cost-model duration, complete it) and, in ``microbatch`` mode,
+one *worker* per replica that forms batches from the shared queue. In ``continuous`` mode
+dispatch is a plain call made on every arrival and every finish: while some replica has fewer
+than ``max_concurrency`` requests in flight, the policy's next request goes to the replica the
+router picks among those with room.
 
 No wall clock and no randomness inside: the same trace and config give identical records.
 Events at equal times are ordered by SimPy's event counter (scheduling order).
@@ -24,6 +26,7 @@ from driftsched.sim.gateway import Gateway
 from driftsched.sim.jobclass import CLASSES
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
+from driftsched.sim.router import make_router
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
@@ -33,6 +36,22 @@ NAN = float("nan")
 ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
 #: arrivals this close after a step boundary count as arriving before it (see engine_loop)
 TIE_S = 1e-9
+
+
+class Replica:
+    """One engine replica: its engine state machine and the driver's counters for it."""
+
+    def __init__(self, replica_id: int, engine, env: simpy.Environment):
+        self.replica_id, self.engine = replica_id, engine
+        self.in_engine = 0  # dispatched to this replica and not finished
+        self.wake = env.event()
+        self.events = self.steps = 0  # engine iterations; engine steps simulated
+        self.busy_s = 0.0
+        self.batch_done, self.batch_left = None, 0  # microbatch mode
+
+    @property
+    def kv_utilisation(self) -> float:
+        return self.engine.pool.used / self.engine.pool.capacity
 
 
 class Run:
@@ -50,13 +69,16 @@ class Run:
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.gateway = Gateway.from_config(config, self.output_tokens)
         engine_cls = FastEngine if config.engine_impl == "fast" else ReferenceEngine
-        self.engine = engine_cls(self.settings)
+        self.env = simpy.Environment()
+        self.replicas = [
+            Replica(k, engine_cls(self.settings), self.env) for k in range(config.replicas)
+        ]
+        self.router = make_router(config.router)
         self.cost = CostModel(profile)
         ov = profile.overheads_s if config.overheads else {}
         self._ov_step = ov.get("output_per_step_s", 0.0)
         self._ov_request = ov.get("output_per_request_s", 0.0)
         self._ov_admission = ov.get("admission_s", 0.0)
-        self.env = simpy.Environment()
         self.times = {
             k: np.full(n, NAN)
             for k in ("dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s")
@@ -65,37 +87,46 @@ class Run:
         self.est_class = np.full(n, -1, dtype=np.int8)  # index into CLASSES; -1 = not admitted
         self._class_code = {name: k for k, name in enumerate(CLASSES)}
         self.batch_id = np.full(n, -1, dtype=np.int64)
+        self.replica_of = np.full(n, -1, dtype=np.int16)
+        self._batches = 0
         self.preemptions = np.zeros(n, dtype=np.int64)
         self.generated = np.zeros(n, dtype=np.int64)
         self.dispatch_order = np.full(n, -1, dtype=np.int64)
         self._dispatched = 0
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
-        self.in_engine = 0
         self._next_arrival = 0  # index of the next request to arrive
         self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
         self.series: list[tuple] = []
         # corrector state, long format, one row per value that changed at a finish
         self.corrector_series = _CorrectorLog()
-        self.engine_events = 0  # engine iterations: single steps or fast-forwarded runs
-        self.engine_steps = 0  # engine steps simulated (a fast-forwarded run counts each)
-        self.engine_busy_s = 0.0  # simulated seconds the engine spent running steps
         self._fast_forward = (
-            config.fast_forward
-            and isinstance(self.engine, FastEngine)
-            and self.cost.closed_form_runs
+            config.fast_forward and config.engine_impl == "fast" and self.cost.closed_form_runs
         )
         self._next_sample_s = 0.0
-        self._engine_wake = self.env.event()
         self._arrival_wake = self.env.event()
-        self._batch_done = None
-        self._batch_left = 0
+
+    # -- counters over replicas ----------------------------------------------------------------
+    @property
+    def engine_events(self) -> int:
+        """Engine iterations (single steps or fast-forwarded runs), all replicas."""
+        return sum(r.events for r in self.replicas)
+
+    @property
+    def engine_steps(self) -> int:
+        """Engine steps simulated (a fast-forwarded run counts each), all replicas."""
+        return sum(r.steps for r in self.replicas)
+
+    @property
+    def engine_busy_s(self) -> float:
+        """Simulated seconds engines spent running steps, summed over replicas."""
+        return sum(r.busy_s for r in self.replicas)
+
+    @property
+    def in_engine(self) -> int:
+        return sum(r.in_engine for r in self.replicas)
 
     # -- wake-ups --------------------------------------------------------------------------
-    def _wake_engine(self) -> None:
-        if not self._engine_wake.triggered:
-            self._engine_wake.succeed()
-
     def _wake_worker(self) -> None:
         if not self._arrival_wake.triggered:
             self._arrival_wake.succeed()
@@ -143,28 +174,49 @@ class Run:
                 else:
                     self._wake_worker()
 
-    def dispatch(self, index: int, batch: int = -1) -> None:
+    def dispatch(self, index: int, replica: Replica, batch: int = -1) -> None:
         self.times["dispatch_s"][index] = self.env.now
         self.dispatch_order[index] = self._dispatched
         self._dispatched += 1
         self.batch_id[index] = batch
+        self.replica_of[index] = replica.replica_id
         adm = self.admissions[index]
-        self.engine.add(EngineRequest(index, adm.prompt_tokens, self._output_list[index]))
-        self.in_engine += 1
-        self._wake_engine()
+        replica.engine.add(EngineRequest(index, adm.prompt_tokens, self._output_list[index]))
+        replica.in_engine += 1
+        if not replica.wake.triggered:
+            replica.wake.succeed()
+
+    def _room(self) -> bool:
+        """Whether a dispatch could happen now (continuous mode): some replica has room."""
+        maxc = self.config.max_concurrency
+        return any(r.in_engine < maxc for r in self.replicas)
 
     def fill(self) -> None:
-        """Continuous mode: dispatch by policy while fewer than ``max_concurrency`` run."""
-        while self.in_engine < self.config.max_concurrency and len(self.gateway):
-            self.dispatch(self.gateway.next(self.env.now).index)
+        """Continuous mode: dispatch by policy while some replica has fewer than
+        ``max_concurrency`` requests in flight; the router picks among those with room."""
+        gateway, maxc, now = self.gateway, self.config.max_concurrency, self.env.now
+        if len(self.replicas) == 1:
+            only = self.replicas[0]
+            while only.in_engine < maxc and len(gateway):
+                self.dispatch(gateway.next(now).index, only)
+            return
+        while len(gateway):
+            room = [r for r in self.replicas if r.in_engine < maxc]
+            if not room:
+                return
+            view = gateway.next(now)
+            self.dispatch(view.index, self.router(room, len(self.replicas)))
 
-    def worker(self):
-        """Microbatch mode: the study's worker (see docs/model.md)."""
-        env, cfg, batch_no = self.env, self.config, 0
+    def worker(self, replica: Replica):
+        """Microbatch mode: the study's worker (see docs/model.md), one per replica; idle
+        workers take batches from the shared queue in replica order."""
+        env, cfg = self.env, self.config
         while True:
             if not len(self.gateway):
-                self._arrival_wake = env.event()
+                if self._arrival_wake.triggered:
+                    self._arrival_wake = env.event()
                 yield self._arrival_wake
+                continue
             batch = [self.gateway.next(env.now)]
             deadline = env.now + cfg.batch_wait_s
             while len(batch) < cfg.batch_size:
@@ -173,24 +225,25 @@ class Run:
                     continue
                 if env.now >= deadline:
                     break
-                self._arrival_wake = env.event()
+                if self._arrival_wake.triggered:
+                    self._arrival_wake = env.event()
                 yield self._arrival_wake | env.timeout(deadline - env.now)
-            self._batch_done, self._batch_left = env.event(), len(batch)
+            replica.batch_done, replica.batch_left = env.event(), len(batch)
+            batch_no, self._batches = self._batches, self._batches + 1
             for view in batch:
-                self.dispatch(view.index, batch_no)
-            yield self._batch_done
+                self.dispatch(view.index, replica, batch_no)
+            yield replica.batch_done
             for view in batch:
-                self.times["done_s"][view.index] = self._batch_done.value
-            batch_no += 1
+                self.times["done_s"][view.index] = replica.batch_done.value
 
-    def engine_loop(self):
-        env, engine, cost = self.env, self.engine, self.cost
+    def engine_loop(self, replica: Replica):
+        env, engine, cost = self.env, replica.engine, self.cost
         scheduled_s, first_token_s = self.times["scheduled_s"], self.times["first_token_s"]
         fast_forward = self._fast_forward
         while True:
             if not engine.has_work():
-                self._engine_wake = env.event()
-                yield self._engine_wake
+                replica.wake = env.event()
+                yield replica.wake
                 continue
             plan = engine.schedule()
             if not plan.chunks:
@@ -199,7 +252,7 @@ class Run:
                         "engine has work but scheduled nothing (KV capacity too small?)"
                     )
                 extra = self._ov_step + self._ov_request * plan.decode_requests
-                steps = self._run_length(plan, extra) if fast_forward else 1
+                steps = self._run_length(engine, plan, extra) if fast_forward else 1
             else:
                 for req in plan.admitted:
                     if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
@@ -214,9 +267,9 @@ class Run:
                 seconds = cost.run_time(plan.shape, steps, extra)
                 yield env.timeout(seconds)
                 outcome = engine.complete(plan, steps)
-            self.engine_busy_s += seconds
-            self.engine_events += 1
-            self.engine_steps += steps
+            replica.busy_s += seconds
+            replica.events += 1
+            replica.steps += steps
             # Ties: a request arriving within TIE_S after the boundary is treated as having
             # arrived before it. Step-by-step and fast-forward compute boundary times with
             # different float rounding; without this, an arrival at (almost) the same instant
@@ -231,22 +284,22 @@ class Run:
                     first_token_s[req.index] = boundary_s
             if outcome.finished:
                 for req in sorted(outcome.finished, key=_by_index):
-                    self.on_finish(req, boundary_s)
+                    self.on_finish(req, boundary_s, replica)
             if env.now >= self._next_sample_s:
                 self.sample()
 
-    def _run_length(self, plan, extra: float) -> int:
+    def _run_length(self, engine, plan, extra: float) -> int:
         """Steps of this decode-only shape to run as one event: through the engine's next
         finish, stopping before a KV shortage, and — when an arrival would be dispatched into the
         engine (continuous mode, below ``max_concurrency``) — until the step during which the
         next request arrives, so that the step after it sees the new request, as step by step.
         """
-        steps = self.engine.run_length(plan, 1 << 62)
+        steps = engine.run_length(plan, 1 << 62)
         if (
             steps > 1
             and self.config.mode == "continuous"
-            and self.in_engine < self.config.max_concurrency
             and self._next_arrival_s < math.inf
+            and self._room()
         ):
             wait = self._next_arrival_s - TIE_S - self.env.now
             steps = min(steps, self.cost.steps_until(plan.shape, wait, extra))
@@ -264,12 +317,12 @@ class Run:
         """The cost model's step time plus the profile's overheads around a step."""
         return self.cost.step_time(plan.shape) + self._step_extra(plan)
 
-    def on_finish(self, req: EngineRequest, now: float) -> None:
+    def on_finish(self, req: EngineRequest, now: float, replica: Replica) -> None:
         i = req.index
         self.times["finish_s"][i] = now
         self.preemptions[i] = req.num_preemptions
         self.generated[i] = req.num_output_tokens
-        self.in_engine -= 1
+        replica.in_engine -= 1
         adm = self.admissions.pop(i)
         self.gateway.finished(adm, req.num_output_tokens)
         state = self.gateway.corrector.state()
@@ -279,9 +332,9 @@ class Run:
             self.times["done_s"][i] = now
             self.fill()
         else:
-            self._batch_left -= 1
-            if self._batch_left == 0:
-                self._batch_done.succeed(now)
+            replica.batch_left -= 1
+            if replica.batch_left == 0:
+                replica.batch_done.succeed(now)
 
     def sample(self) -> None:
         now = self.env.now
@@ -296,17 +349,19 @@ class Run:
                 depth.get("premium", 0),
                 depth.get("standard", 0),
                 depth.get("batch", 0),
-                len(self.engine.running),
-                len(self.engine.waiting),
-                self.engine.pool.used / self.engine.pool.capacity,
+                sum(len(r.engine.running) for r in self.replicas),
+                sum(len(r.engine.waiting) for r in self.replicas),
+                sum(r.kv_utilisation for r in self.replicas) / len(self.replicas),
             )
         )
 
     def run(self) -> None:
         self.env.process(self.arrivals())
-        self.env.process(self.engine_loop())
+        for replica in self.replicas:
+            self.env.process(self.engine_loop(replica))
         if self.config.mode == "microbatch":
-            self.env.process(self.worker())
+            for replica in self.replicas:
+                self.env.process(self.worker(replica))
         self.env.run(until=self.config.horizon_s)
 
 

@@ -62,6 +62,8 @@ def scenarios(draw):
         "max_concurrency": draw(st.integers(1, 24)),
         "batch_size": draw(st.integers(1, 8)),
         "overheads": draw(st.booleans()),
+        "replicas": draw(st.sampled_from([1, 1, 2, 3])),
+        "router": draw(st.sampled_from(["round_robin", "least_outstanding", "least_kv"])),
     }
     step = draw(st.sampled_from([0.0011, 0.017, 0.19]))
     per_token = step / draw(st.sampled_from([37, 300]))
