@@ -901,6 +901,24 @@ def capacity(
                   f"to {output}/")  # fmt: skip
 
 
+@app.command("report")
+def report(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="a run, compare, paper, sweep, capacity or validate output folder"),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default FOLDER/report.html)")
+    ] = None,
+) -> None:
+    """One self-contained HTML page (tables and figures embedded) of an output folder."""
+    from driftsched.console import console
+    from driftsched.report import write_report
+
+    path = write_report(folder, output)
+    console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+
+
 # -- validate ---------------------------------------------------------------------------------
 def _csv(text: str | None, cast=str) -> list | None:
     return None if text is None else [cast(x.strip()) for x in text.split(",") if x.strip()]
