@@ -100,8 +100,14 @@ class Run:
         self.series: list[tuple] = []
         # corrector state, long format, one row per value that changed at a finish
         self.corrector_series = _CorrectorLog()
+        # least_kv reads every replica's KV pool at each dispatch, and a replica in the middle
+        # of a fast-forwarded run only settles its pool at the run's end: step by step then.
+        kv_router = config.replicas > 1 and config.router == "least_kv"
         self._fast_forward = (
-            config.fast_forward and config.engine_impl == "fast" and self.cost.closed_form_runs
+            config.fast_forward
+            and config.engine_impl == "fast"
+            and self.cost.closed_form_runs
+            and not kv_router
         )
         self._next_sample_s = 0.0
         self._arrival_wake = self.env.event()
