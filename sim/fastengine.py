@@ -51,6 +51,7 @@ class FastEngine(EngineBase):
         self._base = 0  # sum over decoding requests of (c0 - t0)
         # decoders by (c0 - t0) % block_size: which need a block at which tick
         self._by_residue: list[dict[int, EngineRequest]] = [{} for _ in range(self.block_size)]
+        self._counts = [0] * self.block_size  # len() of each residue table, for fast sums
         # running requests still prefilling, in running order (they are its tail)
         self._prefilling: dict[int, EngineRequest] = {}
 
@@ -68,7 +69,9 @@ class FastEngine(EngineBase):
         req.t0, req.c0, req.o0 = tick, req.num_computed_tokens, req.num_output_tokens
         self._decoding += 1
         self._base += req.c0 - tick
-        self._by_residue[(req.c0 - tick) % self.block_size][req.index] = req
+        r = (req.c0 - tick) % self.block_size
+        self._by_residue[r][req.index] = req
+        self._counts[r] += 1
         heapq.heappush(
             self._finish_heap, (tick + req.target_tokens - req.o0 - 1, req.index, req.gen, req)
         )
@@ -76,15 +79,26 @@ class FastEngine(EngineBase):
     def _stop_decoding(self, req: EngineRequest) -> None:
         self._decoding -= 1
         self._base -= req.c0 - req.t0
-        del self._by_residue[(req.c0 - req.t0) % self.block_size][req.index]
+        r = (req.c0 - req.t0) % self.block_size
+        del self._by_residue[r][req.index]
+        self._counts[r] -= 1
         req.gen += 1
 
     def _needs(self, tick: int, steps: int) -> int:
         """Blocks the decoders need over ``steps`` ticks from ``tick`` on (no one stops)."""
-        size, res = self.block_size, self._by_residue
+        size, counts = self.block_size, self._counts
         total = (steps // size) * self._decoding
-        for k in range(steps % size):
-            total += len(res[-(tick + k) % size])
+        rest = steps % size
+        if rest:
+            # ticks tick .. tick+rest-1 need residues -tick, -tick-1, ...: a descending,
+            # possibly wrapping, run of the table
+            top = -tick % size
+            low = top - rest + 1
+            total += (
+                sum(counts[low : top + 1])
+                if low >= 0
+                else (sum(counts[: top + 1]) + sum(counts[low:]))
+            )
         return total
 
     def _next_finish(self) -> int | None:
@@ -105,7 +119,7 @@ class FastEngine(EngineBase):
     # -- the step -------------------------------------------------------------------------
     def schedule(self) -> StepPlan:
         tick, budget = self.tick, self.settings.max_num_batched_tokens
-        needs = len(self._by_residue[-tick % self.block_size]) if self._decoding else 0
+        needs = self._counts[-tick % self.block_size] if self._decoding else 0
         if needs > self.pool.free:
             plan = self._schedule_shortage(tick)
         else:
@@ -143,7 +157,7 @@ class FastEngine(EngineBase):
         taken = (extra // size) * d
         tick = plan.tick + 1 + extra
         while extra < steps - 1:
-            taken += len(self._by_residue[-tick % size])
+            taken += self._counts[-tick % size]
             if taken > free:
                 break
             extra += 1
