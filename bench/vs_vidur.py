@@ -193,6 +193,24 @@ def run_vidur(python: Path, args: list[str], log: Path) -> float:
     return wall
 
 
+def vidur_loop_seconds(log: Path) -> float | None:
+    """Seconds between Vidur's 'Starting simulation' and 'Simulation ended' log lines (its
+    event loop alone; the log has 1-second resolution)."""
+    import re
+    from datetime import datetime
+
+    stamps = {}
+    for line in log.read_text().splitlines():
+        m = re.match(r"INFO (\d\d-\d\d \d\d:\d\d:\d\d) ", line)
+        if m and "Starting simulation" in line:
+            stamps["start"] = datetime.strptime(m[1], "%m-%d %H:%M:%S")
+        elif m and "Simulation ended" in line:
+            stamps["end"] = datetime.strptime(m[1], "%m-%d %H:%M:%S")
+    if len(stamps) < 2:
+        return None
+    return (stamps["end"] - stamps["start"]).total_seconds()
+
+
 def vidur_median_e2e(out: Path) -> float | None:
     import pandas as pd
 
@@ -251,6 +269,7 @@ def main() -> None:
         for k in range(1, args.repeats + 1)
     )
     vidur_e2e = vidur_median_e2e(work / f"vidur{args.repeats}")
+    vidur_loop = vidur_loop_seconds(work / f"v{args.repeats}.log")
 
     from driftsched.sim.simulation import simulate
 
@@ -280,6 +299,8 @@ def main() -> None:
     print(f"{'':34} {'wall s':>8} {'median E2E s':>13}")
     vidur_label = f"vidur {VIDUR_VERSION} (process, warm)"
     print(f"{vidur_label:34} {vidur_s:8.2f} {vidur_e2e or float('nan'):13.2f}")
+    if vidur_loop is not None:
+        print(f"{'vidur event loop alone (from log)':34} {vidur_loop:8.0f}")
     print(f"{'driftsched (in process)':34} {ds_s:8.2f} {ds_e2e:13.2f}")
     print(f"{'driftsched (CLI process, + files)':34} {ds_cli_s:8.2f}")
     print(f"ratio vidur / driftsched: {vidur_s / ds_s:.1f}x in process, "
