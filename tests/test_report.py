@@ -12,11 +12,11 @@ import shutil
 import subprocess
 
 import pytest
-from driftsched.report import render, write_report
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
 
 from driftsched.errors import InputError
+from driftsched.report import render, write_report
 from tests.conftest import run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
