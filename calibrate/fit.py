@@ -6,6 +6,12 @@ non-negative least squares (``scipy.optimize.nnls``) on *relative* error — eac
 its measured duration — so a 2-ms decode step counts as much as a 200-ms prefill step, which is
 what MAPE rewards. The split holds out whole *episodes* (a burst of steps from one profiling
 point), so correlated neighbouring steps never sit on both sides.
+
+The fit is made robust to timing outliers (a step that waited on the OS, a page fault, a GC
+pause: on a shared CPU these are long, one-sided and would pull every coefficient up): after a
+first fit, training steps whose relative residual lies more than ``OUTLIER_MADS`` robust
+standard deviations from the median are set aside and the model is refitted once. The held-out
+quality is always measured on *all* held-out steps.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ SHAPE_COLUMNS = [
 RAW_COLUMNS = ["episode", "point", "duration_s", *SHAPE_COLUMNS]
 DEFAULT_FEATURES = ["const", *SHAPE_COLUMNS, "decode_requests_small"]
 REGIMES = ("prefill", "decode", "mixed")
+#: training steps this many robust standard deviations (1.4826 x MAD) off are refitted without
+OUTLIER_MADS = 4.0
 
 
 def regime(frame: pd.DataFrame) -> np.ndarray:
@@ -109,6 +117,13 @@ def check_raw(frame: pd.DataFrame, source: str) -> None:
         raise InputError(f"{source}: only {len(frame)} steps; need at least 10 to fit")
 
 
+def _nnls_relative(x: np.ndarray, y: np.ndarray, n_features: int) -> np.ndarray:
+    """Non-negative least squares on relative error; columns scaled for conditioning."""
+    scale = np.where(np.abs(x).max(axis=0) > 0, np.abs(x).max(axis=0), 1.0)
+    coef, _ = nnls((x / scale) / y[:, None], np.ones_like(y), maxiter=50 * n_features)
+    return coef / scale
+
+
 def fit(
     frame: pd.DataFrame,
     features: list[str] | None = None,
@@ -138,10 +153,13 @@ def fit(
     train, test = frame[~is_test].copy(), frame[is_test].copy()
     y = train["duration_s"].to_numpy(dtype=np.float64)
     x = design(train, features)
-    # scale columns to comparable magnitudes for a well-conditioned NNLS, then unscale
-    scale = np.where(np.abs(x).max(axis=0) > 0, np.abs(x).max(axis=0), 1.0)
-    coef, _ = nnls((x / scale) / y[:, None], np.ones_like(y), maxiter=50 * len(features))
-    coef = coef / scale
+    coef = _nnls_relative(x, y, len(features))
+    residual = (x @ coef) / y - 1.0
+    spread = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    inlier = np.abs(residual - np.median(residual)) <= OUTLIER_MADS * max(spread, 1e-9)
+    if (~inlier).sum() > 0 and inlier.sum() >= max(10, len(features)):
+        coef = _nnls_relative(x[inlier], y[inlier], len(features))
+    train["outlier"] = ~inlier
     report = FitReport({f: float(c) for f, c in zip(features, coef, strict=True)}, train, test)
     for part in (report.train, report.test):
         part["predicted_s"] = report.predict(part) if len(part) else np.empty(0)
@@ -231,6 +249,7 @@ def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
             "held_out": _rounded(m["test"]),
             "train": _rounded(m["train"]),
             "features": list(report.coefficients),
+            "train_outliers_set_aside": int(report.train.get("outlier", pd.Series([])).sum()),
         },
         overheads_s={k: float(f"{v:.6g}") for k, v in overheads.items()},
     )

@@ -105,8 +105,12 @@ def profile(
     settings: ProfileSettings,
     progress: Callable[[int, int, str], None] | None = None,
     engine_factory=None,
+    engine=None,
 ) -> Path:
-    """Run the plan; write the raw folder (see module docstring); resumable."""
+    """Run the plan; write the raw folder (see module docstring); resumable.
+
+    ``engine``: an already started :class:`InstrumentedEngine` to profile (the caller owns it
+    and shuts it down), e.g. to validate later on the very same engine instance."""
     out = Path(out_dir)
     (out / "parts").mkdir(parents=True, exist_ok=True)
     plan_file = out / "plan.json"
@@ -131,11 +135,13 @@ def profile(
     done = {int(p.name[3:8]) for p in (out / "parts").glob("ep-*.parquet")}
     if len(done) == len(todo):
         return out
-    from driftsched.calibrate.vllm_engine import InstrumentedEngine
+    own = engine is None
+    if own:
+        from driftsched.calibrate.vllm_engine import InstrumentedEngine
 
-    settings.apply_environment()
-    make = engine_factory or (lambda args: InstrumentedEngine(args))
-    engine = make(settings.engine_args())
+        settings.apply_environment()
+        make = engine_factory or (lambda args: InstrumentedEngine(args))
+        engine = make(settings.engine_args())
     try:
         if not (out / "environment.json").exists():
             env = {
@@ -152,7 +158,8 @@ def profile(
             if progress:
                 progress(episode + 1, len(todo), point.label)
     finally:
-        engine.shutdown()
+        if own:
+            engine.shutdown()
     return out
 
 

@@ -107,8 +107,12 @@ def run(
     engine_factory: Callable | None = None,
     clock=None,
     sleep=None,
+    engine=None,
 ) -> dict:
-    """Run every scenario; return the report dict (also written to ``out_dir``)."""
+    """Run every scenario; return the report dict (also written to ``out_dir``).
+
+    ``engine``: an already started, warmed-up engine to run on (the caller owns it and shuts
+    it down) — e.g. the instance the profile was measured on."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     profile = load_profile(settings.profile)
@@ -121,8 +125,11 @@ def run(
         "status": "running",
     }
     args, plan = engine_args(profile, out) if engine_factory is None else ({}, {})
+    own = engine is None
     try:
-        if engine_factory is None:
+        if engine is not None:
+            pass
+        elif engine_factory is None:
             engine = start_engine(args, plan, settings.warmup_steps)
         else:
             engine = engine_factory(args, plan)
@@ -168,7 +175,7 @@ def run(
         if telemetry is not None:
             telemetry.stop()
         shutdown = getattr(engine, "shutdown", None)
-        if shutdown:
+        if shutdown and own:
             shutdown()
     _write(out, report)
     return report
