@@ -46,8 +46,10 @@ class SimResult:
 
     @classmethod
     def from_run(cls, run, trace) -> SimResult:
+        from driftsched.sim.simulation import as_numpy
+
         f, cfg = run.frame, run.config
-        t = run.times
+        t = {k: as_numpy(v).copy() for k, v in run.times.items()}
         rec = pd.DataFrame(
             {
                 "request_id": f["request_id"],
@@ -72,16 +74,16 @@ class SimResult:
             )
         rec["prompt_tokens"] = run.prompt_tokens
         rec["output_tokens"] = out
-        rec["estimate_tokens"] = run.estimate
-        rec["est_class"] = pd.Categorical.from_codes(run.est_class, categories=CLASSES)
+        rec["estimate_tokens"] = as_numpy(run.estimate).copy()
+        rec["est_class"] = pd.Categorical.from_codes(as_numpy(run.est_class), categories=CLASSES)
         rec["true_class"] = pd.Categorical.from_codes(
             cfg.job_classes.codes(run.prompt_tokens, out), categories=CLASSES
         )
-        rec["preemptions"] = run.preemptions
-        rec["generated_tokens"] = run.generated
-        rec["dispatch_order"] = run.dispatch_order
-        rec["batch_id"] = run.batch_id
-        rec["replica"] = run.replica_of
+        rec["preemptions"] = as_numpy(run.preemptions).copy()
+        rec["generated_tokens"] = as_numpy(run.generated).copy()
+        rec["dispatch_order"] = as_numpy(run.dispatch_order).copy()
+        rec["batch_id"] = as_numpy(run.batch_id).copy()
+        rec["replica"] = as_numpy(run.replica_of).copy()
         rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in f.columns:

@@ -14,6 +14,7 @@ Events at equal times are ordered by SimPy's event counter (scheduling order).
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import pandas as pd
@@ -79,19 +80,21 @@ class Run:
         self._ov_step = ov.get("output_per_step_s", 0.0)
         self._ov_request = ov.get("output_per_request_s", 0.0)
         self._ov_admission = ov.get("admission_s", 0.0)
+        # per-request columns as typed arrays (compact, and cheaper to write one element of
+        # than numpy); SimResult.from_run views them as numpy arrays without copying
         self.times = {
-            k: np.full(n, NAN)
+            k: _filled("d", n, NAN)
             for k in ("dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s")
         }
-        self.estimate = np.zeros(n, dtype=np.int64)
-        self.est_class = np.full(n, -1, dtype=np.int8)  # index into CLASSES; -1 = not admitted
+        self.estimate = _filled("q", n, 0)
+        self.est_class = _filled("b", n, -1)  # index into CLASSES; -1 = not admitted
         self._class_code = {name: k for k, name in enumerate(CLASSES)}
-        self.batch_id = np.full(n, -1, dtype=np.int64)
-        self.replica_of = np.full(n, -1, dtype=np.int16)
+        self.batch_id = _filled("q", n, -1)
+        self.replica_of = _filled("h", n, -1)
         self._batches = 0
-        self.preemptions = np.zeros(n, dtype=np.int64)
-        self.generated = np.zeros(n, dtype=np.int64)
-        self.dispatch_order = np.full(n, -1, dtype=np.int64)
+        self.preemptions = _filled("q", n, 0)
+        self.generated = _filled("q", n, 0)
+        self.dispatch_order = _filled("q", n, -1)
         self._dispatched = 0
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self._next_arrival = 0  # index of the next request to arrive
@@ -110,6 +113,7 @@ class Run:
             and not kv_router
         )
         self._next_sample_s = 0.0
+        self._sample_dt_s = config.timeseries_dt_s
         self._arrival_wake = self.env.event()
 
     # -- counters over replicas ----------------------------------------------------------------
@@ -343,21 +347,32 @@ class Run:
                 replica.batch_done.succeed(now)
 
     def sample(self) -> None:
+        """Append one time-series row (called at engine event boundaries, at most one row
+        per ``timeseries_dt_s``)."""
         now = self.env.now
         if now < self._next_sample_s:
             return
-        self._next_sample_s = now + self.config.timeseries_dt_s
+        self._next_sample_s = now + self._sample_dt_s
         depth = self.gateway.depth_by_tier
+        if len(self.replicas) == 1:
+            engine = self.replicas[0].engine
+            running, waiting = len(engine.running), len(engine.waiting)
+            pool = engine.pool
+            kv = (pool.capacity - pool.free) / pool.capacity
+        else:
+            running = sum(len(r.engine.running) for r in self.replicas)
+            waiting = sum(len(r.engine.waiting) for r in self.replicas)
+            kv = sum(r.kv_utilisation for r in self.replicas) / len(self.replicas)
         self.series.append(
             (
                 now,
                 len(self.gateway),
-                depth.get("premium", 0),
-                depth.get("standard", 0),
-                depth.get("batch", 0),
-                sum(len(r.engine.running) for r in self.replicas),
-                sum(len(r.engine.waiting) for r in self.replicas),
-                sum(r.kv_utilisation for r in self.replicas) / len(self.replicas),
+                depth["premium"],
+                depth["standard"],
+                depth["batch"],
+                running,
+                waiting,
+                kv,
             )
         )
 
@@ -369,6 +384,16 @@ class Run:
             for replica in self.replicas:
                 self.env.process(self.worker(replica))
         self.env.run(until=self.config.horizon_s)
+
+
+def _filled(typecode: str, n: int, value) -> array:
+    return array(typecode, [value]) * n
+
+
+def as_numpy(column) -> np.ndarray:
+    """A typed-array column as a numpy array (a view; no copy)."""
+    dtype = {"d": np.float64, "q": np.int64, "b": np.int8, "h": np.int16}[column.typecode]
+    return np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype=dtype)
 
 
 def _by_index(req: EngineRequest) -> int:
