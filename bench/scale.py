@@ -39,6 +39,21 @@ AZURE = (
 )
 UTILISATION = 0.9
 CONCURRENCY = {"poisson": 64, "azure": 64, "long": 8}
+#: the synthetic sources: Poisson arrivals with these length distributions
+SYNTHETIC = {
+    "poisson": {
+        "prompt_len": "lognormal:median=300,sigma=0.8",
+        "output_len": "lognormal:median=150,sigma=0.8",
+        "prompt_cap": 1024,
+        "output_cap": 1000,
+    },
+    "long": {
+        "prompt_len": "lognormal:median=100,sigma=0.5",
+        "output_len": "lognormal:median=1200,sigma=0.3",
+        "prompt_cap": 400,
+        "output_cap": 1600,
+    },
+}
 MODES = {
     "fast-forward": {},
     "step-by-step": {"fast_forward": False},
@@ -53,26 +68,8 @@ def build_trace(source: str, n: int):
     from driftsched.traces.importers import import_trace
     from driftsched.traces.trace import Trace
 
-    if source == "long":
-        frame = generate(
-            "poisson",
-            requests=n,
-            seed=0,
-            prompt_len="lognormal:median=100,sigma=0.5",
-            output_len="lognormal:median=1200,sigma=0.3",
-            prompt_cap=400,
-            output_cap=1600,
-        ).frame
-    elif source == "poisson":
-        frame = generate(
-            "poisson",
-            requests=n,
-            seed=0,
-            prompt_len="lognormal:median=300,sigma=0.8",
-            output_len="lognormal:median=150,sigma=0.8",
-            prompt_cap=1024,
-            output_cap=1000,
-        ).frame
+    if source in SYNTHETIC:
+        frame = generate("poisson", requests=n, seed=0, **SYNTHETIC[source]).frame
     else:
         base = import_trace("azure", str(AZURE), tenants="uniform:4").frame
         base = base[base["prompt_tokens"] + base["output_tokens"] <= 2048].reset_index(drop=True)

@@ -252,6 +252,35 @@ def _trace(path: Path | None):
     return generate("driftsched-paper")
 
 
+def _progress_bar(count: str = "{task.completed}/{task.total}", transient: bool = True):
+    """The rich progress bar every long command shows: description, bar, count, ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.console import console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn(count),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def _numbers(text: str | None, option: str, cast=float) -> list | None:
+    """A comma list of numbers (``cast`` each), or ``None``; one-line error if malformed."""
+    from driftsched.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return [cast(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        kind = "integers" if cast is int else "numbers"
+        raise InputError(f"{option}: expected a comma list of {kind}, got {text!r}") from None
+
+
 def _sim_config(sets, **given):
     from driftsched.config import build
     from driftsched.sim.config import SimConfig
@@ -351,8 +380,6 @@ def sim_compare(
     sets: Sets = None,
 ) -> None:
     """Every policy x corrector on one trace: one table (Markdown + CSV) and one CDF figure."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from driftsched.console import console, table
     from driftsched.sim.compare import compare
     from driftsched.sim.correctors import CORRECTORS
@@ -363,14 +390,7 @@ def sim_compare(
     tr = _trace(trace)
     config = _sim_config(sets, mode=mode, profile=profile)
     _profile_note(config)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _progress_bar() as bar:
         task = bar.add_task("simulating", total=len(pols) * len(cors))
         result = compare(
             tr,
@@ -408,7 +428,6 @@ def paper(
 ) -> None:
     """Reproduce the DriftSched study in simulation, side by side with its reported results."""
     import pandas as pd
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from driftsched.config import build
     from driftsched.console import console, table
@@ -421,7 +440,7 @@ def paper(
         PaperSettings,
         {
             "requests": requests,
-            "seeds": _int_list(seeds, "--seeds"),
+            "seeds": _numbers(seeds, "--seeds", int),
             "policies": parse_names(policies, POLICIES, "policy"),
             "correctors": parse_names(correctors, CORRECTORS, "corrector"),
             "gap_scale": gap_scale,
@@ -431,14 +450,7 @@ def paper(
     )
     _profile_note(sim)
     total = len(settings.seeds) * len(settings.policies) * len(settings.correctors)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _progress_bar() as bar:
         task = bar.add_task("simulating", total=total)
         result = reproduce(
             settings, progress=lambda label: bar.update(task, advance=1, description=label)
@@ -467,15 +479,6 @@ def paper(
         console.print("corrector 'oracle' reads the true lengths: an upper bound only")
     written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    from driftsched.errors import InputError
-
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{option}: expected a comma list of integers, got {text!r}") from None
 
 
 @sim_app.command("list")
@@ -526,8 +529,6 @@ def cal_profile(
     sets: Sets = None,
 ) -> None:
     """Time every engine step of a profiling plan on a real vLLM engine (resumable)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from driftsched.calibrate.profiler import ProfileSettings, profile
     from driftsched.calibrate.tinymodel import write_tiny_model
     from driftsched.config import build
@@ -556,13 +557,7 @@ def cal_profile(
         telemetry.start()
     console.print("starting vLLM (the first start compiles the model; later ones are faster)")
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} episodes"),
-            TimeRemainingColumn(),
-            console=console,
-        ) as bar:
+        with _progress_bar("{task.completed}/{task.total} episodes", transient=False) as bar:
             task = bar.add_task("profiling", total=None)
 
             def step(done: int, total: int, label: str) -> None:
@@ -682,17 +677,6 @@ def cal_prior(
 
 
 # -- capacity planning -------------------------------------------------------------------------
-def _numbers(text: str | None, option: str, cast=float) -> list | None:
-    from driftsched.errors import InputError
-
-    if text is None:
-        return None
-    try:
-        return [cast(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{option}: expected a comma list of numbers, got {text!r}") from None
-
-
 def _workload_overrides(generator, requests, trace, params) -> dict:
     out: dict = {}
     if trace is not None:
@@ -704,21 +688,6 @@ def _workload_overrides(generator, requests, trace, params) -> dict:
     if params:
         out["params"] = _overrides(params, "workload parameters")
     return out
-
-
-def _progress_bar(total_label: str):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from driftsched.console import console
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 GeneratorOpt = Annotated[
@@ -795,7 +764,7 @@ def sweep(
         over["sim"] = _overrides(sets, "simulation config")
     spec_ = load_spec(spec, over)
     total = len(spec_.points())
-    with _progress_bar("runs") as bar:
+    with _progress_bar() as bar:
         task = bar.add_task("sweep", total=total)
         result = run_sweep(
             spec_,
@@ -857,7 +826,7 @@ def capacity(
     workload = build(Workload, _workload_overrides(generator, requests, trace, param), "workload")
     sim = _overrides(sets, "simulation config")
     results, rows = [], []
-    with _progress_bar("policies") as bar:
+    with _progress_bar() as bar:
         task = bar.add_task("capacity", total=len(pols))
         for policy in pols:
             bar.update(task, description=f"searching {policy}")
@@ -956,8 +925,6 @@ def val_run(
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from driftsched.config import build
     from driftsched.console import console, fail
     from driftsched.validate.report import figures
@@ -982,13 +949,7 @@ def val_run(
         "validate settings",
     )
     console.print("starting the live vLLM engine in-process")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("scenario {task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
+    with _progress_bar("scenario {task.completed}/{task.total}", transient=False) as bar:
         task = bar.add_task("validating", total=min(settings.grid.scenarios, 10**6))
         report = run(
             output,

@@ -186,9 +186,9 @@ class PaperResult:
         table, tiers = self.table(), self.tier_table()
         deltas = self.deltas()
         written = [
-            _csv(table, out / "paper_table.csv"),
-            _csv(tiers, out / "paper_tiers.csv"),
-            _csv(self.runs, out / "paper_runs.csv"),
+            write_csv(table, out / "paper_table.csv"),
+            write_csv(tiers, out / "paper_tiers.csv"),
+            write_csv(self.runs, out / "paper_runs.csv"),
             write_json(out / "paper_deltas.json", deltas, sort_keys=True),
             write_text(out / "paper.md", markdown(deltas, table, tiers) + "\n"),
             plots.save(self.plot_cdf(), out / "paper_cdf.png"),
@@ -197,7 +197,7 @@ class PaperResult:
         bias = self.plot_bias()
         if bias is not None:
             written.append(plots.save(bias, out / "paper_bias.png"))
-        return [Path(p) for p in written]
+        return written
 
 
 def reproduce(
@@ -353,8 +353,3 @@ def _mean_over_seeds(frame: pd.DataFrame, keys: list[str], columns: list[str]) -
     mean = grouped.mean(numeric_only=True).drop(columns="seed").reset_index()
     mean["seeds"] = grouped.size().to_numpy()
     return mean[[c for c in columns if c in mean.columns]]
-
-
-def _csv(frame: pd.DataFrame, path: Path) -> Path:
-    write_csv(frame, path)
-    return path

@@ -154,13 +154,13 @@ class SimResult:
 ROW_GROUP = 262_144
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Atomically write ``frame``; a large frame is converted and written one row group at a
-    time, so writing a million records never holds a second full copy in Arrow."""
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Atomically write ``frame``; return ``path``. A large frame is converted and written one
+    row group at a time, so writing a million records never holds a second full copy in Arrow."""
     if len(frame) <= ROW_GROUP:
         with atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False, compression="zstd")
-        return
+        return Path(path)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -169,8 +169,11 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
         for start in range(0, len(frame), ROW_GROUP):
             part = frame.iloc[start : start + ROW_GROUP]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+    return Path(path)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Atomically write ``frame`` as CSV (9 significant digits); returns ``path``."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.9g")
+    return Path(path)

@@ -323,10 +323,6 @@ class Run:
             + self._ov_admission * len(plan.admitted)
         )
 
-    def step_seconds(self, plan) -> float:
-        """The cost model's step time plus the profile's overheads around a step."""
-        return self.cost.step_time(plan.shape) + self._step_extra(plan)
-
     def on_finish(self, req: EngineRequest, now: float, replica: Replica) -> None:
         i = req.index
         self.times["finish_s"][i] = now

@@ -159,14 +159,14 @@ class SweepResult:
 
         out = Path(out_dir)
         table = self.table()
-        write_parquet(self.runs, out / "sweep_runs.parquet")
-        write_csv(self.runs, out / "sweep_runs.csv")
-        write_parquet(table, out / "sweep.parquet")
-        write_csv(table, out / "sweep.csv")
-        written = [out / n for n in ("sweep_runs.parquet", "sweep_runs.csv", "sweep.parquet")]
-        written.append(out / "sweep.csv")
-        written.append(plots.save(plots.sweep_latency(table), out / "sweep_latency.png"))
-        written.append(plots.save(plots.sweep_tiers(table), out / "sweep_tiers.png"))
+        written = [
+            write_parquet(self.runs, out / "sweep_runs.parquet"),
+            write_csv(self.runs, out / "sweep_runs.csv"),
+            write_parquet(table, out / "sweep.parquet"),
+            write_csv(table, out / "sweep.csv"),
+            plots.save(plots.sweep_latency(table), out / "sweep_latency.png"),
+            plots.save(plots.sweep_tiers(table), out / "sweep_tiers.png"),
+        ]
         if any(f"{m}_slo_attainment" in table.columns for m in ("e2e", "ttft")):
             written.append(plots.save(plots.sweep_slo(table), out / "sweep_slo.png"))
         return written

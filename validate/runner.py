@@ -127,11 +127,9 @@ def run(
     args, plan = engine_args(profile, out) if engine_factory is None else ({}, {})
     own = engine is None
     try:
-        if engine is not None:
-            pass
-        elif engine_factory is None:
+        if own and engine_factory is None:
             engine = start_engine(args, plan, settings.warmup_steps)
-        else:
+        elif own:
             engine = engine_factory(args, plan)
     except DriftschedError:
         raise
