@@ -17,7 +17,9 @@ What it does:
    cache its execution-time models (not timed; one random-forest configuration instead of
    Vidur's grid search, to keep that under half an hour on two cores — the timed runs load
    cached predictions either way), then ``--repeats`` timed runs.
-5. Runs driftsched (continuous mode, same caps) on it: in process, and through the CLI.
+5. Runs driftsched (continuous mode, same caps) on it: in process, and through the CLI
+   (``driftsched sim run --no-plots``: records, summaries and time series written, no figures,
+   as Vidur runs with ``--no-metrics_config_store_plots``).
 
 It prints both wall times (best of the repeats), the ratio, and each simulator's median E2E so
 a reader can see both simulated a similar load. Vidur's wall time is its whole process (it
@@ -289,6 +291,7 @@ def main() -> None:
                 "--profile", str(work / "profile.json"),
                 "--set", f"max_concurrency={BATCH_CAP}",
                 "-o", str(work / "ds"),
+                "--no-plots",  # as Vidur runs (--no-metrics_config_store_plots)
             ],
             check=True, capture_output=True,
         )  # fmt: skip

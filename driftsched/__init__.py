@@ -13,21 +13,46 @@ The public Python API (stable names; everything else is internal)::
     ds.write_report("out/sweep")                        # one HTML page
 """
 
+from importlib import import_module
+
 from driftsched.errors import DriftschedError, InputError, UnknownNameError
-from driftsched.report import write_report
-from driftsched.sim.capacity import CapacitySearch, parse_slos
-from driftsched.sim.compare import compare
-from driftsched.sim.config import SimConfig
-from driftsched.sim.costmodel import load_profile
-from driftsched.sim.paper import reproduce as reproduce_paper
-from driftsched.sim.simulation import simulate
-from driftsched.sim.sweep import SweepSpec, run_sweep
-from driftsched.sim.workload import Workload
-from driftsched.traces.describe import summarise as describe_trace
-from driftsched.traces.generators import GENERATORS
-from driftsched.traces.generators import generate as generate_trace
-from driftsched.traces.importers import import_trace
-from driftsched.traces.trace import Trace, read_trace
+
+#: public name -> (module, attribute); imported on first use (PEP 562), so ``import driftsched``
+#: and the CLI start without loading pandas, scipy or matplotlib until a command needs them
+_LAZY = {
+    "write_report": ("driftsched.report", "write_report"),
+    "CapacitySearch": ("driftsched.sim.capacity", "CapacitySearch"),
+    "parse_slos": ("driftsched.sim.capacity", "parse_slos"),
+    "compare": ("driftsched.sim.compare", "compare"),
+    "SimConfig": ("driftsched.sim.config", "SimConfig"),
+    "load_profile": ("driftsched.sim.costmodel", "load_profile"),
+    "reproduce_paper": ("driftsched.sim.paper", "reproduce"),
+    "simulate": ("driftsched.sim.simulation", "simulate"),
+    "SweepSpec": ("driftsched.sim.sweep", "SweepSpec"),
+    "run_sweep": ("driftsched.sim.sweep", "run_sweep"),
+    "Workload": ("driftsched.sim.workload", "Workload"),
+    "describe_trace": ("driftsched.traces.describe", "summarise"),
+    "GENERATORS": ("driftsched.traces.generators", "GENERATORS"),
+    "generate_trace": ("driftsched.traces.generators", "generate"),
+    "import_trace": ("driftsched.traces.importers", "import_trace"),
+    "Trace": ("driftsched.traces.trace", "Trace"),
+    "read_trace": ("driftsched.traces.trace", "read_trace"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'driftsched' has no attribute {name!r}") from None
+    value = getattr(import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

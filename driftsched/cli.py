@@ -344,6 +344,9 @@ def sim_run(
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
     sets: Sets = None,
+    no_plots: Annotated[
+        bool, typer.Option("--no-plots", help="skip the figures (tables and records only)")
+    ] = False,
 ) -> None:
     """Simulate one policy and corrector; print the summary; write records, summaries, plots."""
     from driftsched.console import console, table
@@ -365,8 +368,9 @@ def sim_run(
         )
     )
     console.print(table(result.summary("tier")[["tier", *SUMMARY_COLUMNS]], "by tier"))
-    result.write(output)
-    console.print(f"wrote {output}/ (records.parquet, summary.json/csv, timeseries, plots)")
+    result.write(output, plots_too=not no_plots)
+    figures = "" if no_plots else ", plots"
+    console.print(f"wrote {output}/ (records.parquet, summary.json/csv, timeseries{figures})")
 
 
 @sim_app.command("compare")

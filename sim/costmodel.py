@@ -188,16 +188,23 @@ class CostModel:
         """Seconds for ``steps`` consecutive decode-only steps, the first of ``shape``, each
         later one with one more context token per decoding request, plus ``extra_s`` per step:
         ``steps * t0 + c_ctx * decode_requests * steps * (steps - 1) / 2``."""
-        first = self.step_time(shape) + extra_s
-        growth = self._c[5] * shape.decode_requests
-        return steps * first + growth * (steps * (steps - 1) / 2)
+        return self.run_seconds(self.step_time(shape) + extra_s, shape.decode_requests, steps)
+
+    def run_seconds(self, first_s: float, decode_requests: int, steps: int) -> float:
+        """:meth:`run_time` from the first step's seconds (overheads included)."""
+        growth = self._c[5] * decode_requests
+        return steps * first_s + growth * (steps * (steps - 1) / 2)
 
     def steps_until(self, shape: BatchShape, seconds: float, extra_s: float = 0.0) -> int:
         """The fewest steps (>= 1) of such a run that last at least ``seconds``."""
+        return self.steps_within(self.step_time(shape) + extra_s, shape.decode_requests, seconds)
+
+    def steps_within(self, first_s: float, decode_requests: int, seconds: float) -> int:
+        """:meth:`steps_until` from the first step's seconds (overheads included)."""
         if seconds <= 0.0:
             return 1
-        a = self.step_time(shape) + extra_s
-        g = self._c[5] * shape.decode_requests
+        a = first_s
+        g = self._c[5] * decode_requests
         if g > 0.0:  # g/2 k^2 + (a - g/2) k >= seconds
             b = a - g / 2
             k = int((-b + math.sqrt(b * b + 2 * g * seconds)) / g)

@@ -118,24 +118,25 @@ class FastEngine(EngineBase):
 
     # -- the step -------------------------------------------------------------------------
     def schedule(self) -> StepPlan:
-        tick, budget = self.tick, self.settings.max_num_batched_tokens
-        needs = self._counts[-tick % self.block_size] if self._decoding else 0
-        if needs > self.pool.free:
+        tick, decoding, pool = self.tick, self._decoding, self.pool
+        needs = self._counts[-tick % self.block_size] if decoding else 0
+        if needs > pool.free:
             plan = self._schedule_shortage(tick)
         else:
-            self.pool.take(needs)
-            plan = StepPlan(tick, [], self._decoding, self._base + self._decoding * (tick + 1))
-        budget -= self._decoding
+            pool.free -= needs  # all fit: every decoder's allocation succeeds
+            plan = StepPlan(tick, [], decoding, self._base + decoding * (tick + 1))
         prefilling = self._prefilling
-        if prefilling:
-            before = len(plan.preempted)
-            budget = self._schedule_running(list(prefilling.values()), budget, plan, [])
-            for victim in plan.preempted[before:]:
-                del prefilling[victim.index]
-        if not plan.preempted:
-            self._schedule_waiting(budget, plan)
-            for req in plan.admitted:
-                prefilling[req.index] = req
+        if prefilling or self.waiting:
+            budget = self.settings.max_num_batched_tokens - self._decoding
+            if prefilling:
+                before = len(plan.preempted)
+                budget = self._schedule_running(list(prefilling.values()), budget, plan, [])
+                for victim in plan.preempted[before:]:
+                    del prefilling[victim.index]
+            if not plan.preempted:
+                self._schedule_waiting(budget, plan)
+                for req in plan.admitted:
+                    prefilling[req.index] = req
         return plan.finalise()
 
     def run_length(self, plan: StepPlan, limit: int) -> int:
@@ -212,8 +213,8 @@ class FastEngine(EngineBase):
             taken = self.pool.take(self._needs(plan.tick + 1, steps - 1))
             assert taken, "fast-forward ran past a KV shortage"
             self.tick = plan.tick + steps - 1  # the run's last step
-        tick = self.tick
-        for req in self._due(self._finish_heap, tick):
+        tick, heap = self.tick, self._finish_heap
+        for req in self._due(heap, tick) if heap and heap[0][0] <= tick else ():
             self._materialise(req)
             req.num_computed_tokens += 1
             req.num_output_tokens += 1

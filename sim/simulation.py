@@ -159,15 +159,21 @@ class Run:
             )
             prompt = self.prompt_tokens[rows].tolist()
             max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()
+            last = len(arrival_s) - 1
             for k, t_s in enumerate(arrival_s):
                 i = start + k
                 wait = t_s - env.now
                 if wait > 0:
                     yield env.timeout(wait)
                 self._next_arrival = i + 1
-                self._next_arrival_s = float(self.arrival_s[i + 1]) if i + 1 < n else math.inf
+                self._next_arrival_s = (
+                    arrival_s[k + 1]
+                    if k < last
+                    else (float(self.arrival_s[i + 1]) if i + 1 < n else math.inf)
+                )
                 if self._admitted is not None and not self._admitted.triggered:
                     self._admitted.succeed()
+                now = env.now
                 t = tier[k]
                 rank = ranks.get(t)
                 if rank is None:
@@ -176,16 +182,16 @@ class Run:
                     i, request_id[k], t_s, tenant[k], t, rank, category[k], prompt[k], max_tokens[k]
                 )
                 self.admissions[i] = adm
-                view = gateway.admit(adm, env.now)
+                view = gateway.admit(adm, now)
                 estimate[i] = view.estimate_tokens
                 est_class[i] = codes[view.est_class]
                 if continuous:
-                    self.fill()
+                    self.fill(now)
                 else:
                     self._wake_worker()
 
-    def dispatch(self, index: int, replica: Replica, batch: int = -1) -> None:
-        self.times["dispatch_s"][index] = self.env.now
+    def dispatch(self, index: int, replica: Replica, now: float, batch: int = -1) -> None:
+        self.times["dispatch_s"][index] = now
         self.dispatch_order[index] = self._dispatched
         self._dispatched += 1
         self.batch_id[index] = batch
@@ -199,23 +205,28 @@ class Run:
     def _room(self) -> bool:
         """Whether a dispatch could happen now (continuous mode): some replica has room."""
         maxc = self.config.max_concurrency
+        if len(self.replicas) == 1:
+            return self.replicas[0].in_engine < maxc
         return any(r.in_engine < maxc for r in self.replicas)
 
-    def fill(self) -> None:
+    def fill(self, now: float) -> None:
         """Continuous mode: dispatch by policy while some replica has fewer than
         ``max_concurrency`` requests in flight; the router picks among those with room."""
-        gateway, maxc, now = self.gateway, self.config.max_concurrency, self.env.now
+        gateway, maxc = self.gateway, self.config.max_concurrency
         if len(self.replicas) == 1:
             only = self.replicas[0]
-            while only.in_engine < maxc and len(gateway):
-                self.dispatch(gateway.next(now).index, only)
+            while only.in_engine < maxc:
+                view = gateway.next(now)
+                if view is None:
+                    return
+                self.dispatch(view.index, only, now)
             return
         while len(gateway):
             room = [r for r in self.replicas if r.in_engine < maxc]
             if not room:
                 return
             view = gateway.next(now)
-            self.dispatch(view.index, self.router(room, len(self.replicas)))
+            self.dispatch(view.index, self.router(room, len(self.replicas)), now)
 
     def worker(self, replica: Replica):
         """Microbatch mode: the study's worker (see docs/model.md), one per replica; idle
@@ -241,7 +252,7 @@ class Run:
             replica.batch_done, replica.batch_left = env.event(), len(batch)
             batch_no, self._batches = self._batches, self._batches + 1
             for view in batch:
-                self.dispatch(view.index, replica, batch_no)
+                self.dispatch(view.index, replica, env.now, batch_no)
             yield replica.batch_done
             for view in batch:
                 self.times["done_s"][view.index] = replica.batch_done.value
@@ -250,6 +261,7 @@ class Run:
         env, engine, cost = self.env, replica.engine, self.cost
         scheduled_s, first_token_s = self.times["scheduled_s"], self.times["first_token_s"]
         fast_forward = self._fast_forward
+        ov_step, ov_request = self._ov_step, self._ov_request
         while True:
             if not engine.has_work():
                 replica.wake = env.event()
@@ -257,26 +269,24 @@ class Run:
                 continue
             plan = engine.schedule()
             if not plan.chunks:
-                if not plan.decode_requests:
+                decoding = plan.decode_requests
+                if not decoding:
                     raise RuntimeError(
                         "engine has work but scheduled nothing (KV capacity too small?)"
                     )
-                extra = self._ov_step + self._ov_request * plan.decode_requests
-                steps = self._run_length(engine, plan, extra) if fast_forward else 1
+                seconds = cost.step_time(plan.shape) + ov_step + ov_request * decoding
+                steps = self._run_length(engine, plan, seconds) if fast_forward else 1
+                if steps > 1:
+                    seconds = cost.run_seconds(seconds, decoding, steps)
             else:
+                now = env.now
                 for req in plan.admitted:
                     if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
-                        scheduled_s[req.index] = env.now
-                extra = self._step_extra(plan)
+                        scheduled_s[req.index] = now
+                seconds = cost.step_time(plan.shape) + self._step_extra(plan)
                 steps = 1
-            if steps == 1:
-                seconds = cost.step_time(plan.shape) + extra
-                yield env.timeout(seconds)
-                outcome = engine.complete(plan)
-            else:
-                seconds = cost.run_time(plan.shape, steps, extra)
-                yield env.timeout(seconds)
-                outcome = engine.complete(plan, steps)
+            yield env.timeout(seconds)
+            outcome = engine.complete(plan) if steps == 1 else engine.complete(plan, steps)
             replica.busy_s += seconds
             replica.events += 1
             replica.steps += steps
@@ -292,27 +302,31 @@ class Run:
             if outcome.first_token:
                 for req in outcome.first_token:
                     first_token_s[req.index] = boundary_s
-            if outcome.finished:
-                for req in sorted(outcome.finished, key=_by_index):
+            finished = outcome.finished
+            if finished:
+                if len(finished) > 1:
+                    finished.sort(key=_by_index)
+                for req in finished:
                     self.on_finish(req, boundary_s, replica)
-            if env.now >= self._next_sample_s:
+            if boundary_s >= self._next_sample_s:
                 self.sample()
 
-    def _run_length(self, engine, plan, extra: float) -> int:
-        """Steps of this decode-only shape to run as one event: through the engine's next
-        finish, stopping before a KV shortage, and — when an arrival would be dispatched into the
-        engine (continuous mode, below ``max_concurrency``) — until the step during which the
-        next request arrives, so that the step after it sees the new request, as step by step.
+    def _run_length(self, engine, plan, first_s: float) -> int:
+        """Steps of this decode-only shape to run as one event (the first lasting ``first_s``):
+        through the engine's next finish, stopping before a KV shortage, and — when an arrival
+        would be dispatched into the engine (continuous mode, below ``max_concurrency``) — until
+        the step during which the next request arrives, so that the step after it sees the new
+        request, as step by step.
         """
         steps = engine.run_length(plan, 1 << 62)
         if (
             steps > 1
-            and self.config.mode == "continuous"
             and self._next_arrival_s < math.inf
+            and self.config.mode == "continuous"
             and self._room()
         ):
             wait = self._next_arrival_s - TIE_S - self.env.now
-            steps = min(steps, self.cost.steps_until(plan.shape, wait, extra))
+            steps = min(steps, self.cost.steps_within(first_s, plan.decode_requests, wait))
         return steps
 
     def _step_extra(self, plan) -> float:
@@ -336,7 +350,7 @@ class Run:
             self.corrector_series.record(now, adm.category, state)
         if self.config.mode == "continuous":
             self.times["done_s"][i] = now
-            self.fill()
+            self.fill(self.env.now)  # not ``now``: a boundary tie may have waited for arrivals
         else:
             replica.batch_left -= 1
             if replica.batch_left == 0:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 from driftsched.sim.costmodel import PROFILE_SCHEMA_VERSION, EngineSettings, Profile, Provenance
 from driftsched.traces.trace import Trace
+from hypothesis import strategies as st
 
 
 def profile(step_s: float = 1.0, per_token_s: float = 0.0, **engine) -> Profile:
@@ -48,3 +51,79 @@ def trace(rows: list[tuple], **extra) -> Trace:
         }
     )
     return Trace.from_frame(frame, "test")
+
+
+class Scenario(NamedTuple):
+    """A random simulation case: trace rows, engine settings, config overrides, step costs."""
+
+    rows: list[tuple]
+    engine: dict
+    config: dict
+    step_s: float
+    per_token_s: float
+
+    def run(self, **overrides):
+        """Simulate this case (config overrides on top of the drawn ones)."""
+        from driftsched.sim.simulation import simulate
+
+        p = profile(self.step_s, per_token_s=self.per_token_s, **self.engine)
+        return simulate(trace(self.rows), profile=p, **{**self.config, **overrides})
+
+
+@st.composite
+def scenarios(
+    draw,
+    *,
+    max_requests: int = 40,
+    max_model_len: int = 128,
+    max_prompt: int = 100,
+    gaps_s=(0.0, 0.001, 0.05, 0.3, 2.0),
+    block_sizes=(4, 16),
+    max_num_seqs: int = 16,
+    batched_tokens=(32, 64, 256),
+    max_blocks: int = 80,
+    correctors=("none", "ewma", "oracle"),
+    steps_s=(0.001, 0.02, 0.2),
+    tokens_per_step=(50,),
+    clusters: bool = False,
+) -> Scenario:
+    """Random traces (bursts and gaps, all tiers and categories, prompt + output within
+    ``max_model_len``), tiny engines (KV pools small enough to preempt), every policy, both
+    dispatch modes; with ``clusters``, overheads and 1-3 replicas behind every router too."""
+    from driftsched.sim.policies import POLICIES
+
+    t, rows = 0.0, []
+    for _ in range(draw(st.integers(1, max_requests))):
+        t += draw(st.sampled_from(gaps_s))
+        prompt = draw(st.integers(1, max_prompt))
+        rows.append(
+            (
+                t,
+                draw(st.sampled_from(["premium", "standard", "batch"])),
+                draw(st.sampled_from(["short_qa", "summary", "technical", "report"])),
+                prompt,
+                draw(st.integers(1, max_model_len - prompt)),
+            )
+        )
+    engine = {
+        "block_size": draw(st.sampled_from(block_sizes)),
+        "max_model_len": max_model_len,
+        "max_num_seqs": draw(st.integers(1, max_num_seqs)),
+        "max_num_batched_tokens": draw(st.sampled_from(batched_tokens)),
+    }
+    engine["num_gpu_blocks"] = draw(
+        st.integers(max_model_len // engine["block_size"] + 1, max_blocks)
+    )
+    config = {
+        "policy": draw(st.sampled_from(list(POLICIES))),
+        "corrector": draw(st.sampled_from(correctors)),
+        "mode": draw(st.sampled_from(["continuous", "microbatch"])),
+        "max_concurrency": draw(st.integers(1, max_num_seqs + 4)),
+        "batch_size": draw(st.integers(1, 8)),
+    }
+    if clusters:
+        config["overheads"] = draw(st.booleans())
+        config["replicas"] = draw(st.sampled_from([1, 1, 2, 3]))
+        config["router"] = draw(st.sampled_from(["round_robin", "least_outstanding", "least_kv"]))
+    step_s = draw(st.sampled_from(steps_s))
+    return Scenario(rows, engine, config, step_s, step_s / draw(st.sampled_from(tokens_per_step)))

@@ -12,13 +12,11 @@ import pytest
 from driftsched.sim.costmodel import BatchShape, CostModel, EngineSettings
 from driftsched.sim.engine import EngineRequest
 from driftsched.sim.fastengine import FastEngine
-from driftsched.sim.policies import POLICIES
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.simkit import profile, trace
+from tests.simkit import profile, scenarios
 
 TIMES = ["dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s"]
 DERIVED = ["queue_wait_s", "ttft_s", "e2e_s", "tpot_s"]
@@ -32,51 +30,28 @@ def assert_same_records(fast: pd.DataFrame, ref: pd.DataFrame) -> None:
         np.testing.assert_allclose(fast[col], ref[col], rtol=1e-9, atol=1e-12, err_msg=col)
 
 
-@st.composite
-def scenarios(draw):
-    n = draw(st.integers(1, 60))
-    t, rows = 0.0, []
-    for _ in range(n):
-        t += draw(st.sampled_from([0.0, 0.0007, 0.013, 0.21, 1.7]))
-        prompt = draw(st.integers(1, 200))
-        rows.append(
-            (
-                t,
-                draw(st.sampled_from(["premium", "standard", "batch"])),
-                draw(st.sampled_from(["short_qa", "summary", "technical", "report"])),
-                prompt,
-                draw(st.integers(1, 256 - prompt)),
-            )
-        )
-    engine = {
-        "block_size": draw(st.sampled_from([4, 16, 32])),
-        "max_model_len": 256,
-        "max_num_seqs": draw(st.integers(1, 24)),
-        "max_num_batched_tokens": draw(st.sampled_from([32, 64, 512])),
-    }
-    engine["num_gpu_blocks"] = draw(st.integers(256 // engine["block_size"] + 1, 120))
-    config = {
-        "policy": draw(st.sampled_from(list(POLICIES))),
-        "corrector": draw(st.sampled_from(["none", "ewma"])),
-        "mode": draw(st.sampled_from(["continuous", "microbatch"])),
-        "max_concurrency": draw(st.integers(1, 24)),
-        "batch_size": draw(st.integers(1, 8)),
-        "overheads": draw(st.booleans()),
-        "replicas": draw(st.sampled_from([1, 1, 2, 3])),
-        "router": draw(st.sampled_from(["round_robin", "least_outstanding", "least_kv"])),
-    }
-    step = draw(st.sampled_from([0.0011, 0.017, 0.19]))
-    per_token = step / draw(st.sampled_from([37, 300]))
-    return rows, engine, config, step, per_token
+#: bigger cases than the invariant test's: longer contexts, more requests, clusters
+FF_SCENARIOS = scenarios(
+    max_requests=60,
+    max_model_len=256,
+    max_prompt=200,
+    gaps_s=(0.0, 0.0007, 0.013, 0.21, 1.7),
+    block_sizes=(4, 16, 32),
+    max_num_seqs=24,
+    batched_tokens=(32, 64, 512),
+    max_blocks=120,
+    correctors=("none", "ewma"),
+    steps_s=(0.0011, 0.017, 0.19),
+    tokens_per_step=(37, 300),
+    clusters=True,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
+@given(FF_SCENARIOS)
 def test_fast_forward_gives_the_reference_records(case):
-    rows, engine, config, step, per_token = case
-    tr, p = trace(rows), profile(step, per_token_s=per_token, **engine)
-    fast = simulate(tr, profile=p, **config)
-    ref = simulate(tr, profile=p, engine_impl="reference", **config)
+    fast = case.run()
+    ref = case.run(engine_impl="reference")
     assert_same_records(fast.records, ref.records)
     assert fast.meta["engine_steps"] == ref.meta["engine_steps"]
     assert fast.meta["engine_events"] <= ref.meta["engine_events"]

@@ -7,14 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from driftsched.sim import simulate
-from driftsched.sim.correctors import CORRECTORS
-from driftsched.sim.policies import POLICIES
 from driftsched.traces.generators import generate
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from driftsched.errors import InputError
-from tests.simkit import profile, trace
+from tests.simkit import profile, scenarios, trace
 
 
 def test_exact_log_continuous_fixed_steps():
@@ -135,46 +132,11 @@ def test_bad_config_is_one_line():
 
 
 # -- invariants over random traces and configs -----------------------------------------------
-@st.composite
-def scenarios(draw):
-    n = draw(st.integers(1, 40))
-    t, rows = 0.0, []
-    for _ in range(n):
-        t += draw(st.sampled_from([0.0, 0.001, 0.05, 0.3, 2.0]))
-        prompt = draw(st.integers(1, 100))
-        rows.append(
-            (
-                t,
-                draw(st.sampled_from(["premium", "standard", "batch"])),
-                draw(st.sampled_from(["short_qa", "summary", "technical", "report"])),
-                prompt,
-                draw(st.integers(1, 128 - prompt)),
-            )
-        )
-    engine = {
-        "block_size": draw(st.sampled_from([4, 16])),
-        "max_model_len": 128,
-        "max_num_seqs": draw(st.integers(1, 16)),
-        "max_num_batched_tokens": draw(st.sampled_from([32, 64, 256])),
-    }
-    engine["num_gpu_blocks"] = draw(st.integers(128 // engine["block_size"] + 1, 80))
-    config = {
-        "policy": draw(st.sampled_from(list(POLICIES))),
-        "corrector": draw(st.sampled_from(list(CORRECTORS))),
-        "mode": draw(st.sampled_from(["continuous", "microbatch"])),
-        "max_concurrency": draw(st.integers(1, 20)),
-        "batch_size": draw(st.integers(1, 8)),
-    }
-    step = draw(st.sampled_from([0.001, 0.02, 0.2]))
-    return rows, engine, config, step
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_over_random_scenarios(case):
-    rows, engine, config, step = case
-    tr, p = trace(rows), profile(step, per_token_s=step / 50, **engine)
-    res = simulate(tr, profile=p, **config)
+    rows, config = case.rows, case.config
+    res = case.run()
     rec = res.records
     # none lost or duplicated; each finished exactly once
     assert len(rec) == len(rows) and rec["request_id"].is_unique and rec["finished"].all()
@@ -205,9 +167,8 @@ def test_invariants_over_random_scenarios(case):
     if config["corrector"] == "oracle":
         assert (rec["estimate_tokens"] == rec["output_tokens"]).all()
     # the reference engine gives identical records, and a rerun is identical
-    ref = simulate(tr, profile=p, engine_impl="reference", **config).records
-    pd.testing.assert_frame_equal(rec, ref)
-    pd.testing.assert_frame_equal(rec, simulate(tr, profile=p, **config).records)
+    pd.testing.assert_frame_equal(rec, case.run(engine_impl="reference").records)
+    pd.testing.assert_frame_equal(rec, case.run().records)
 
 
 def test_same_inputs_give_byte_identical_files(tmp_path):

@@ -8,11 +8,10 @@ Weibull gaps have the shape whose CV equals ``cv``. Both are scaled so the mean 
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gammaln
 
 from driftsched.errors import InputError
 
@@ -40,9 +39,10 @@ def gamma_gaps(rng: np.random.Generator, n: int, rate_per_s: float, cv: float) -
 @lru_cache(maxsize=4096)
 def weibull_shape_for_cv(cv: float) -> float:
     """The Weibull shape k whose coefficient of variation is ``cv`` (CV depends on k alone)."""
+    from scipy.optimize import brentq  # only Weibull arrivals need it: keep imports light
 
     def log_cv2_plus_1(k: float) -> float:
-        return gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k)
+        return math.lgamma(1 + 2 / k) - 2 * math.lgamma(1 + 1 / k)
 
     target = np.log(cv**2 + 1)
     return float(brentq(lambda k: log_cv2_plus_1(k) - target, 0.02, 200.0))
@@ -52,7 +52,7 @@ def weibull_gaps(rng: np.random.Generator, n: int, rate_per_s: float, cv: float)
     """Weibull gaps with mean ``1/rate_per_s`` and coefficient of variation ``cv``."""
     _check(rate_per_s, cv)
     k = weibull_shape_for_cv(round(float(np.clip(cv, 0.05, 40.0)), 4))
-    scale = 1.0 / (rate_per_s * np.exp(gammaln(1 + 1 / k)))
+    scale = 1.0 / (rate_per_s * math.exp(math.lgamma(1 + 1 / k)))
     return scale * rng.weibull(k, n)
 
 
