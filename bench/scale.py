@@ -61,6 +61,24 @@ MODES = {
 }
 
 
+def machine() -> str:
+    """One line naming what the figures are measured on: wall times differ by ~2x between hosts
+    of the same kind, so a figure without its machine means little."""
+    import os
+    import platform
+    from importlib.metadata import version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    libs = ", ".join(f"{lib} {version(lib)}" for lib in ("numpy", "pandas", "simpy"))
+    return f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {libs}"
+
+
 def build_trace(source: str, n: int):
     """The trace, arrivals scaled so the offered load is ~90% of one replica's capacity."""
     import numpy as np
@@ -159,6 +177,7 @@ def main() -> None:
     sources = [s for s in args.sources.split(",") if s != "azure" or AZURE.exists()]
     if "azure" in args.sources and not AZURE.exists():
         print(f"skipping azure: {AZURE} not found")
+    print(machine())
     rows = []
     header = (
         f"{'source':8} {'requests':>9} {'policy':6} {'mode':13} {'wall s':>7} {'req/s':>8} "

@@ -128,7 +128,6 @@ def driftsched_profile():
 
 def workload(n: int, profile):
     """The shared workload, arrivals at 80% of the replica's capacity (driftsched's prior)."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from driftsched.traces.generators import generate
     from driftsched.traces.trace import Trace
     from scale import saturated_throughput
@@ -232,6 +231,10 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/driftsched/vidur-cache")
     args = ap.parse_args()
 
+    sys.path.insert(0, str(Path(__file__).parent))
+    from scale import machine
+
+    print(machine())
     python = ensure_vidur(args.venv)
     prepare_profiles(args.cache)
     profile = driftsched_profile()

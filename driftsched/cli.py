@@ -355,7 +355,9 @@ def sim_run(
     tr = _trace(trace)
     config = _sim_config(sets, policy=policy, corrector=corrector, mode=mode, profile=profile)
     _profile_note(config)
-    result = simulate(tr, config)
+    with _progress_bar("{task.completed}/{task.total} requests") as bar:
+        task = bar.add_task("simulating", total=len(tr))
+        result = simulate(tr, config, progress=lambda done, _: bar.update(task, completed=done))
     if result.meta["oracle"]:
         console.print(
             "[bold]corrector oracle reads the true lengths: an upper bound, not a "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,13 @@ class Replica:
 class Run:
     """State of one simulation run (built by :func:`simulate`)."""
 
-    def __init__(self, trace: Trace, config: SimConfig, profile: Profile):
+    def __init__(
+        self,
+        trace: Trace,
+        config: SimConfig,
+        profile: Profile,
+        progress: Callable[[int, int], None] | None = None,
+    ):
         self.config, self.profile = config, profile
         self.settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
         self.frame = _usable(trace.frame, self.settings, config.oversize)
@@ -115,6 +122,10 @@ class Run:
         self._next_sample_s = 0.0
         self._sample_dt_s = config.timeseries_dt_s
         self._arrival_wake = self.env.event()
+        self._finished = 0
+        self._progress = progress
+        self._progress_every = max(1, n // 200)
+        self._progress_at = self._progress_every if progress else math.inf
 
     # -- counters over replicas ----------------------------------------------------------------
     @property
@@ -339,6 +350,10 @@ class Run:
 
     def on_finish(self, req: EngineRequest, now: float, replica: Replica) -> None:
         i = req.index
+        self._finished += 1
+        if self._finished >= self._progress_at:
+            self._progress_at += self._progress_every
+            self._progress(self._finished, len(self.frame))
         self.times["finish_s"][i] = now
         self.preemptions[i] = req.num_preemptions
         self.generated[i] = req.num_output_tokens
@@ -394,6 +409,8 @@ class Run:
             for replica in self.replicas:
                 self.env.process(self.worker(replica))
         self.env.run(until=self.config.horizon_s)
+        if self._progress is not None:
+            self._progress(self._finished, len(self.frame))
 
 
 def _filled(typecode: str, n: int, value) -> array:
@@ -468,11 +485,17 @@ def _usable(frame: pd.DataFrame, settings: EngineSettings, oversize: str) -> pd.
 
 
 def simulate(
-    trace: Trace, config: SimConfig | None = None, profile: Profile | None = None, **overrides
+    trace: Trace,
+    config: SimConfig | None = None,
+    profile: Profile | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **overrides,
 ) -> SimResult:
     """Simulate ``trace`` under ``config`` (or keyword overrides of the defaults).
 
-    ``profile`` defaults to ``load_profile(config.profile)``. Returns a :class:`SimResult`.
+    ``profile`` defaults to ``load_profile(config.profile)``. ``progress(finished, total)``, if
+    given, is called about every 0.5% of the requests finishing and once at the end (it must not
+    touch the run; it is how the CLI draws its bar). Returns a :class:`SimResult`.
     """
     from driftsched.config import build
 
@@ -481,6 +504,6 @@ def simulate(
     elif overrides:
         config = build(SimConfig, {**config.model_dump(), **overrides}, "simulation config")
     profile = profile or load_profile(config.profile)
-    run = Run(trace, config, profile)
+    run = Run(trace, config, profile, progress)
     run.run()
     return SimResult.from_run(run, trace)

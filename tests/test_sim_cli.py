@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from driftsched.traces.generators import generate
 
 from tests.conftest import run_cli
@@ -45,6 +46,29 @@ def test_sim_run_writes_everything_and_prints_a_summary(tmp_path):
     assert payload["meta"]["profile"]["kind"] == "prior"
     assert payload["summary"]["requests"] == 300
     assert pd.read_parquet(out / "records.parquet")["finished"].all()
+
+
+def test_sim_run_no_plots_writes_tables_only(tmp_path):
+    trace = generate("driftsched-paper", requests=100, seed=1).write(tmp_path / "t.parquet")
+    out = tmp_path / "run"
+    r = run_cli("sim", "run", "--trace", trace, "--no-plots", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert (out / "records.parquet").exists() and (out / "summary.json").exists()
+    assert not list(out.glob("*.png"))
+    assert "timeseries)" in r.stdout and ", plots" not in r.stdout
+
+
+def test_public_api_names_resolve_lazily():
+    import importlib
+
+    import driftsched as ds
+
+    for name in ds.__all__:
+        assert getattr(ds, name) is not None, name
+    assert ds.simulate is importlib.import_module("driftsched.sim.simulation").simulate
+    assert sorted(dir(ds)) == sorted(ds.__all__)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        ds.no_such_name  # noqa: B018
 
 
 def test_sim_compare_table(tmp_path):

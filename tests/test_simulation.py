@@ -186,3 +186,14 @@ def test_same_inputs_give_byte_identical_files(tmp_path):
         "summary_by_tier.csv",
     ):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_progress_reports_finished_requests_in_order_and_at_the_end():
+    tr = generate("driftsched-paper", requests=1000, seed=4)
+    calls = []
+    res = simulate(tr, mode="continuous", progress=lambda done, total: calls.append((done, total)))
+    assert {total for _, total in calls} == {1000}
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == 1000 and len(done) >= 100
+    # reporting changes nothing
+    pd.testing.assert_frame_equal(res.records, simulate(tr, mode="continuous").records)
