@@ -12,17 +12,6 @@ from driftsched.sim.jobclass import CLASSES
 
 from driftsched.atomic import atomic_path, write_json
 
-SERIES_COLUMNS = [
-    "time_s",
-    "queue_total",
-    "queue_premium",
-    "queue_standard",
-    "queue_batch",
-    "engine_running",
-    "engine_waiting",
-    "kv_utilisation",
-]
-
 
 @dataclass
 class SimResult:
@@ -88,7 +77,7 @@ class SimResult:
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in f.columns:
                 rec[slo] = f[slo].to_numpy()
-        series = pd.DataFrame(run.series, columns=SERIES_COLUMNS)
+        series = run.series.frame()
         corr = run.corrector_series.frame()
         meta = {
             "policy": cfg.policy,

@@ -72,7 +72,7 @@ class Run:
         f = self.frame
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
-        self._output_list = self.output_tokens.tolist()
+        self._output_list = array("q", self.output_tokens.tobytes())  # 8 bytes per request
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.gateway = Gateway.from_config(config, self.output_tokens)
@@ -107,7 +107,7 @@ class Run:
         self._next_arrival = 0  # index of the next request to arrive
         self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
-        self.series: list[tuple] = []
+        self.series = _SeriesLog()
         # corrector state, long format, one row per value that changed at a finish
         self.corrector_series = _CorrectorLog()
         # least_kv reads every replica's KV pool at each dispatch, and a replica in the middle
@@ -425,6 +425,58 @@ def as_numpy(column) -> np.ndarray:
 
 def _by_index(req: EngineRequest) -> int:
     return req.index
+
+
+class _SeriesLog:
+    """Time-series rows, kept columnar: appended as tuples (cheap), packed into numpy columns
+    every ``CHUNK`` rows (8 bytes per value instead of a Python tuple of objects)."""
+
+    CHUNK = 65_536
+    #: column name -> dtype, in row order (what :class:`SimResult` exposes as ``series``)
+    COLUMNS = {
+        "time_s": np.float64,
+        "queue_total": np.int64,
+        "queue_premium": np.int64,
+        "queue_standard": np.int64,
+        "queue_batch": np.int64,
+        "engine_running": np.int64,
+        "engine_waiting": np.int64,
+        "kv_utilisation": np.float64,
+    }
+
+    def __init__(self):
+        self._rows: list[tuple] = []
+        self._chunks: list[dict[str, np.ndarray]] = []
+
+    def append(self, row: tuple) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        columns = list(zip(*self._rows, strict=True))
+        self._chunks.append(
+            {
+                name: np.array(values, dtype=dtype)
+                for (name, dtype), values in zip(self.COLUMNS.items(), columns, strict=True)
+            }
+        )
+        self._rows = []
+
+    def __len__(self) -> int:
+        return len(self._rows) + sum(len(c["time_s"]) for c in self._chunks)
+
+    def frame(self) -> pd.DataFrame:
+        if self._rows:
+            self._pack()
+        return pd.DataFrame(
+            {
+                name: np.concatenate([c[name] for c in self._chunks])
+                if self._chunks
+                else np.empty(0, dtype=dtype)
+                for name, dtype in self.COLUMNS.items()
+            }
+        )
 
 
 class _CorrectorLog:
