@@ -72,7 +72,7 @@ class Run:
         f = self.frame
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
-        self._output_list = array("q", self.output_tokens.tobytes())  # 8 bytes per request
+        self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.gateway = Gateway.from_config(config, self.output_tokens)
@@ -208,7 +208,7 @@ class Run:
         self.batch_id[index] = batch
         self.replica_of[index] = replica.replica_id
         adm = self.admissions[index]
-        replica.engine.add(EngineRequest(index, adm.prompt_tokens, self._output_list[index]))
+        replica.engine.add(EngineRequest(index, adm.prompt_tokens, self._target_tokens[index]))
         replica.in_engine += 1
         if not replica.wake.triggered:
             replica.wake.succeed()
