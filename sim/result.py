@@ -38,45 +38,41 @@ class SimResult:
         from driftsched.sim.simulation import as_numpy
 
         f, cfg = run.frame, run.config
-        t = {k: as_numpy(v).copy() for k, v in run.times.items()}
-        rec = pd.DataFrame(
-            {
-                "request_id": f["request_id"],
-                "tenant": f["tenant"],
-                "tier": f["tier"],
-                "category": f["category"],
-                "arrival_s": run.arrival_s,
-                "dispatch_s": t["dispatch_s"],
-                "scheduled_s": t["scheduled_s"],
-                "first_token_s": t["first_token_s"],
-                "finish_s": t["finish_s"],
-                "done_s": t["done_s"],
-            }
-        )
-        rec["queue_wait_s"] = rec["dispatch_s"] - rec["arrival_s"]
-        rec["ttft_s"] = rec["first_token_s"] - rec["arrival_s"]
-        rec["e2e_s"] = rec["done_s"] - rec["arrival_s"]
-        out = run.output_tokens
+        # the run's typed arrays become the records' columns as they are: views, no copies (the
+        # run is over, nothing writes them again), so a big run never holds its records twice
+        t = {k: as_numpy(v) for k, v in run.times.items()}
+        arrival, out = run.arrival_s, run.output_tokens
         with np.errstate(invalid="ignore", divide="ignore"):
-            rec["tpot_s"] = np.where(
-                out > 1, (rec["finish_s"] - rec["first_token_s"]) / (out - 1), np.nan
-            )
-        rec["prompt_tokens"] = run.prompt_tokens
-        rec["output_tokens"] = out
-        rec["estimate_tokens"] = as_numpy(run.estimate).copy()
-        rec["est_class"] = pd.Categorical.from_codes(as_numpy(run.est_class), categories=CLASSES)
-        rec["true_class"] = pd.Categorical.from_codes(
-            cfg.job_classes.codes(run.prompt_tokens, out), categories=CLASSES
-        )
-        rec["preemptions"] = as_numpy(run.preemptions).copy()
-        rec["generated_tokens"] = as_numpy(run.generated).copy()
-        rec["dispatch_order"] = as_numpy(run.dispatch_order).copy()
-        rec["batch_id"] = as_numpy(run.batch_id).copy()
-        rec["replica"] = as_numpy(run.replica_of).copy()
-        rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
+            tpot = np.where(out > 1, (t["finish_s"] - t["first_token_s"]) / (out - 1), np.nan)
+        columns = {
+            "request_id": f["request_id"],
+            "tenant": f["tenant"],
+            "tier": f["tier"],
+            "category": f["category"],
+            "arrival_s": arrival,
+            **t,
+            "queue_wait_s": t["dispatch_s"] - arrival,
+            "ttft_s": t["first_token_s"] - arrival,
+            "e2e_s": t["done_s"] - arrival,
+            "tpot_s": tpot,
+            "prompt_tokens": run.prompt_tokens,
+            "output_tokens": out,
+            "estimate_tokens": as_numpy(run.estimate),
+            "est_class": pd.Categorical.from_codes(as_numpy(run.est_class), categories=CLASSES),
+            "true_class": pd.Categorical.from_codes(
+                cfg.job_classes.codes(run.prompt_tokens, out), categories=CLASSES
+            ),
+            "preemptions": as_numpy(run.preemptions),
+            "generated_tokens": as_numpy(run.generated),
+            "dispatch_order": as_numpy(run.dispatch_order),
+            "batch_id": as_numpy(run.batch_id),
+            "replica": as_numpy(run.replica_of),
+            "finished": ~np.isnan(t["done_s"]),
+        }
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in f.columns:
-                rec[slo] = f[slo].to_numpy()
+                columns[slo] = f[slo].to_numpy()
+        rec = pd.DataFrame(columns, copy=False)
         series = run.series.frame()
         corr = run.corrector_series.frame()
         meta = {
