@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -79,7 +80,7 @@ def request_frame(
     width = max(6, len(str(n - 1)))
     return pd.DataFrame(
         {
-            "request_id": [f"{id_prefix}-{i:0{width}d}" for i in range(n)],
+            "request_id": _numbered_ids(id_prefix, n, width),
             "arrival_s": arrival_s,
             "tenant": tenant,
             "tier": tier,
@@ -89,6 +90,15 @@ def request_frame(
             "max_tokens": max_tokens,
         }
     )
+
+
+def _numbered_ids(prefix: str, n: int, width: int) -> pd.Series:
+    """``<prefix>-000000`` ... as one Arrow string column (vectorised: no Python string per
+    row, which for 10M rows would cost ~0.7 GB and 3 s)."""
+    import pyarrow.compute as pc
+
+    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(n, dtype=np.int64)), pa.string()), width, "0")
+    return pd.Series(pd.array(pc.binary_join_element_wise(f"{prefix}-", digits, ""), dtype=TEXT))
 
 
 def _format(path: Path) -> str:
