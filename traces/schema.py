@@ -161,11 +161,17 @@ def _coerce(series: pd.Series, kind: str, column: str, problems: list[Problem]):
                 )
                 return None
         return text
-    numeric = pd.to_numeric(series, errors="coerce")
-    values = numeric.to_numpy(dtype="float64", na_value=np.nan)
-    was_given = series.notna().to_numpy()
-    unparsable = np.isnan(values) & was_given
-    if (row := _first(unparsable)) is not None:
+    dtype = series.dtype
+    if kind == INT and (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)):
+        return series.to_numpy(dtype="int64")  # integers already: nothing missing or fractional
+    if dtype.kind == "f":  # numbers already: nothing unparsable
+        values = series.to_numpy(dtype="float64")
+        unparsable = None
+    else:
+        numeric = pd.to_numeric(series, errors="coerce")
+        values = numeric.to_numpy(dtype="float64", na_value=np.nan)
+        unparsable = np.isnan(values) & series.notna().to_numpy()
+    if unparsable is not None and (row := _first(unparsable)) is not None:
         wanted = "an integer" if kind == INT else "a number"
         problems.append(
             Problem(
@@ -303,12 +309,11 @@ def normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     _check_values(cols, problems)
     if problems:
         raise TraceSchemaError(source, problems)
-    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    for name in COLUMNS:
-        if name in cols:
-            value = cols[name]
-            out[name] = value
+    columns = {name: cols[name] for name in COLUMNS if name in cols}
     for name in frame.columns:
         if str(name).startswith(EXTRA_PREFIX):
-            out[name] = frame[name].to_numpy()
-    return out
+            columns[name] = frame[name].to_numpy()
+    # one constructor over the coerced columns, no per-column copies (a 10M-row trace would
+    # otherwise be held twice while it is validated)
+    arrays = {k: v.array if isinstance(v, pd.Series) else v for k, v in columns.items()}
+    return pd.DataFrame(arrays, index=pd.RangeIndex(len(frame)), copy=False)

@@ -11,8 +11,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from driftsched.traces.arrivals import arrivals_from_gaps, gamma_gaps, poisson_gaps
-from driftsched.traces.assign import MaxTokensRule, categories_from_output, max_tokens_for
+from driftsched.traces.assign import (
+    CATEGORY_CAPS,
+    MaxTokensRule,
+    categories_from_output,
+    max_tokens_for,
+)
 from driftsched.traces.drift import Drift, combined_multiplier
 from driftsched.traces.lengths import finalise, parse_length_spec
 from driftsched.traces.schema import tier_rank
@@ -81,22 +87,36 @@ def generate_synthetic(config: SyntheticConfig) -> Trace:
     specs = parse_tenants(config.tenants)
     weights = np.asarray([w for _, _, w in specs])
     idx = rng["tenant"].choice(len(specs), n, p=weights / weights.sum())
-    tenants = np.asarray([t for t, _, _ in specs], dtype=object)[idx]
-    tiers = np.asarray([tier for _, tier, _ in specs], dtype=object)[idx]
+    tenants = _categorical([t for t, _, _ in specs], idx)
+    tiers = _categorical([tier for _, tier, _ in specs], idx)
     prompt = finalise(
         parse_length_spec(config.prompt_len).sample(rng["prompt"], n), cap=config.prompt_cap
     )
     raw_out = parse_length_spec(config.output_len).sample(rng["output"], n)
     drifts = [Drift.parse(d) for d in config.drifts]
     # Drift by category needs a category first: bin the undrifted length, then apply drift.
-    cats = categories_from_output(
-        finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
+    cats = pd.Categorical(
+        categories_from_output(
+            finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
+        ),
+        categories=list(CATEGORY_CAPS),
     )
     output = finalise(
-        raw_out, combined_multiplier(drifts, arrival_s, tenants, cats), config.output_cap
+        raw_out,
+        combined_multiplier(drifts, arrival_s, np.asarray(tenants), np.asarray(cats))
+        if drifts
+        else 1.0,
+        config.output_cap,
     )
-    max_tokens = max_tokens_for(output, cats, config.max_tokens_rule)
+    max_tokens = max_tokens_for(output, np.asarray(cats), config.max_tokens_rule)
     frame = request_frame("req", arrival_s, tenants, tiers, cats, prompt, output, max_tokens)
     return Trace.from_frame(
         frame, config.arrival, source=config.arrival, config=config.model_dump(mode="json")
     )
+
+
+def _categorical(per_spec: list[str], idx: np.ndarray) -> pd.Categorical:
+    """``per_spec[idx]`` as a categorical column, built from codes (no Python string per row)."""
+    names = sorted(set(per_spec))
+    code_of = np.asarray([names.index(v) for v in per_spec], dtype=np.int32)
+    return pd.Categorical.from_codes(code_of[idx], categories=names)
