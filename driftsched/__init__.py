@@ -14,25 +14,8 @@ The public Python API (stable names; everything else is internal)::
 """
 
 from importlib import import_module
-from typing import TYPE_CHECKING
 
 from driftsched.errors import DriftschedError, InputError, UnknownNameError
-
-if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
-    from driftsched.report import write_report
-    from driftsched.sim.capacity import CapacitySearch, parse_slos
-    from driftsched.sim.compare import compare
-    from driftsched.sim.config import SimConfig
-    from driftsched.sim.costmodel import load_profile
-    from driftsched.sim.paper import reproduce as reproduce_paper
-    from driftsched.sim.simulation import simulate
-    from driftsched.sim.sweep import SweepSpec, run_sweep
-    from driftsched.sim.workload import Workload
-    from driftsched.traces.describe import summarise as describe_trace
-    from driftsched.traces.generators import GENERATORS
-    from driftsched.traces.generators import generate as generate_trace
-    from driftsched.traces.importers import import_trace
-    from driftsched.traces.trace import Trace, read_trace
 
 #: public name -> (module, attribute); imported on first use (PEP 562), so ``import driftsched``
 #: and the CLI start without loading pandas, scipy or matplotlib until a command needs them
@@ -73,25 +56,4 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CapacitySearch",
-    "GENERATORS",
-    "SweepSpec",
-    "Workload",
-    "parse_slos",
-    "run_sweep",
-    "write_report",
-    "DriftschedError",
-    "InputError",
-    "SimConfig",
-    "Trace",
-    "UnknownNameError",
-    "compare",
-    "load_profile",
-    "simulate",
-    "describe_trace",
-    "generate_trace",
-    "import_trace",
-    "read_trace",
-    "reproduce_paper",
-]
+__all__ = ["DriftschedError", "InputError", "UnknownNameError", *_LAZY]

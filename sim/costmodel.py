@@ -180,27 +180,21 @@ class CostModel:
 
     @property
     def closed_form_runs(self) -> bool:
-        """Whether :meth:`run_time` is exact: no coefficient is negative, so no step time is
+        """Whether :meth:`run_seconds` is exact: no coefficient is negative, so no step time is
         ever clipped at zero."""
         return all(c >= 0.0 for c in self._c)
 
-    def run_time(self, shape: BatchShape, steps: int, extra_s: float = 0.0) -> float:
-        """Seconds for ``steps`` consecutive decode-only steps, the first of ``shape``, each
-        later one with one more context token per decoding request, plus ``extra_s`` per step:
-        ``steps * t0 + c_ctx * decode_requests * steps * (steps - 1) / 2``."""
-        return self.run_seconds(self.step_time(shape) + extra_s, shape.decode_requests, steps)
-
     def run_seconds(self, first_s: float, decode_requests: int, steps: int) -> float:
-        """:meth:`run_time` from the first step's seconds (overheads included)."""
+        """Seconds for ``steps`` consecutive decode-only steps with ``decode_requests`` decoding,
+        the first lasting ``first_s`` (its step time plus overheads), each later one with one
+        more context token per decoding request (and the same overheads):
+        ``steps * first_s + c_ctx * decode_requests * steps * (steps - 1) / 2``."""
         growth = self._c[5] * decode_requests
         return steps * first_s + growth * (steps * (steps - 1) / 2)
 
-    def steps_until(self, shape: BatchShape, seconds: float, extra_s: float = 0.0) -> int:
-        """The fewest steps (>= 1) of such a run that last at least ``seconds``."""
-        return self.steps_within(self.step_time(shape) + extra_s, shape.decode_requests, seconds)
-
     def steps_within(self, first_s: float, decode_requests: int, seconds: float) -> int:
-        """:meth:`steps_until` from the first step's seconds (overheads included)."""
+        """The fewest steps (>= 1) of such a run (see :meth:`run_seconds`) that last at least
+        ``seconds``."""
         if seconds <= 0.0:
             return 1
         a = first_s

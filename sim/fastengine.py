@@ -21,7 +21,7 @@ Fast-forward. A step that only decodes (no prefill chunk, nothing admitted, noth
 is followed by identical steps — one more context token per request each — until a request
 finishes, the KV pool runs short, or the caller adds a request. :meth:`run_length` says how
 many such steps can run back to back; ``complete(plan, steps)`` applies them at once. Their
-total duration has a closed form (see :meth:`driftsched.sim.costmodel.CostModel.run_time`).
+total duration has a closed form (see :meth:`driftsched.sim.costmodel.CostModel.run_seconds`).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class FastEngine(EngineBase):
         if needs > pool.free:
             plan = self._schedule_shortage(tick)
         else:
-            pool.free -= needs  # all fit: every decoder's allocation succeeds
+            pool.take(needs)  # all fit: every decoder's allocation succeeds
             plan = StepPlan(tick, [], decoding, self._base + decoding * (tick + 1))
         prefilling = self._prefilling
         if prefilling or self.waiting:
@@ -214,7 +214,7 @@ class FastEngine(EngineBase):
             assert taken, "fast-forward ran past a KV shortage"
             self.tick = plan.tick + steps - 1  # the run's last step
         tick, heap = self.tick, self._finish_heap
-        for req in self._due(heap, tick) if heap and heap[0][0] <= tick else ():
+        for req in self._due(heap, tick):
             self._materialise(req)
             req.num_computed_tokens += 1
             req.num_output_tokens += 1

@@ -463,9 +463,6 @@ class _SeriesLog:
         )
         self._rows = []
 
-    def __len__(self) -> int:
-        return len(self._rows) + sum(len(c["time_s"]) for c in self._chunks)
-
     def frame(self) -> pd.DataFrame:
         if self._rows:
             self._pack()

@@ -79,14 +79,15 @@ def test_run_time_is_the_sum_of_the_steps():
     steps = [
         BatchShape(decode_requests=23, decode_context_tokens=23 * (300 + k)) for k in range(500)
     ]
+    first, d = cm.step_time(shape) + 0.001, shape.decode_requests
     total = 0.0
     for k, s in enumerate(steps, start=1):
         total += cm.step_time(s) + 0.001
-        assert cm.run_time(shape, k, 0.001) == pytest.approx(total, rel=1e-12)
+        assert cm.run_seconds(first, d, k) == pytest.approx(total, rel=1e-12)
     for seconds in (1e-6, 0.0123, 0.5, total * 0.37, total - 1e-9):
-        k = cm.steps_until(shape, seconds, 0.001)
-        assert cm.run_time(shape, k, 0.001) >= seconds
-        assert k == 1 or cm.run_time(shape, k - 1, 0.001) < seconds
+        k = cm.steps_within(first, d, seconds)
+        assert cm.run_seconds(first, d, k) >= seconds
+        assert k == 1 or cm.run_seconds(first, d, k - 1) < seconds
 
 
 def test_run_length_stops_before_a_kv_shortage_and_a_finish():

@@ -95,20 +95,16 @@ def generate_synthetic(config: SyntheticConfig) -> Trace:
     raw_out = parse_length_spec(config.output_len).sample(rng["output"], n)
     drifts = [Drift.parse(d) for d in config.drifts]
     # Drift by category needs a category first: bin the undrifted length, then apply drift.
-    cats = pd.Categorical(
-        categories_from_output(
-            finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
-        ),
-        categories=list(CATEGORY_CAPS),
+    cat_names = categories_from_output(
+        finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
     )
+    cats = pd.Categorical(cat_names, categories=list(CATEGORY_CAPS))
     output = finalise(
         raw_out,
-        combined_multiplier(drifts, arrival_s, np.asarray(tenants), np.asarray(cats))
-        if drifts
-        else 1.0,
+        combined_multiplier(drifts, arrival_s, np.asarray(tenants), cat_names) if drifts else 1.0,
         config.output_cap,
     )
-    max_tokens = max_tokens_for(output, np.asarray(cats), config.max_tokens_rule)
+    max_tokens = max_tokens_for(output, cat_names, config.max_tokens_rule)
     frame = request_frame("req", arrival_s, tenants, tiers, cats, prompt, output, max_tokens)
     return Trace.from_frame(
         frame, config.arrival, source=config.arrival, config=config.model_dump(mode="json")
