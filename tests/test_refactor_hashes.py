@@ -1,0 +1,82 @@
+"""Behaviour-preserving refactors prove it: these runs' records, time series, corrector series,
+summaries and counters must stay bit-identical (fingerprints in ``tests/golden/``).
+
+The set covers every dispatch path and both engines: the study workload in both modes, the Azure
+2023 replay, two replicas under each router (continuous) and three micro-batch workers, the
+literal reference engine, step-by-step timing, sjf+ewma, weighted, aging, priority with a
+horizon. A change that alters any of them on purpose regenerates the file with
+``python -m tests.test_refactor_hashes --write`` and says why in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+from driftsched.sim.simulation import simulate
+from driftsched.traces.generators import generate
+
+from tests.conftest import SHARED_TRACES
+from tests.fingerprint import result_digests
+
+GOLDEN = Path(__file__).parent / "golden" / "refactor_hashes.json"
+AZURE = SHARED_TRACES / "azure_2023" / "AzureLLMInferenceTrace_conv.csv"
+
+#: name -> (trace, simulation config)
+CASES: dict[str, tuple[str, dict]] = {
+    "paper-sjf-ewma-continuous": ("paper", {"policy": "sjf", "corrector": "ewma"}),
+    "paper-sjf-ewma-microbatch": (
+        "paper",
+        {"policy": "sjf", "corrector": "ewma", "mode": "microbatch", "batch_size": 32},
+    ),
+    "paper-weighted-microbatch": ("paper", {"policy": "weighted", "mode": "microbatch"}),
+    "paper-aging-ewma": ("paper", {"policy": "aging", "corrector": "ewma"}),
+    "paper-priority-horizon": ("paper", {"policy": "priority", "horizon_s": 120.0}),
+    "paper-fifo-reference": ("paper", {"engine_impl": "reference", "max_concurrency": 32}),
+    "paper-sjf-step-by-step": ("paper", {"policy": "sjf", "fast_forward": False}),
+    "paper-oracle-sjf": ("paper", {"policy": "sjf", "corrector": "oracle"}),
+    "burst-2x-round_robin": ("burst", {"replicas": 2, "router": "round_robin"}),
+    "burst-2x-least_outstanding": ("burst", {"replicas": 2, "router": "least_outstanding"}),
+    "burst-2x-least_kv": ("burst", {"replicas": 2, "router": "least_kv", "policy": "sjf"}),
+    "burst-3x-microbatch": ("burst", {"replicas": 3, "mode": "microbatch", "batch_size": 8}),
+    "azure-fifo-replay": ("azure", {"max_concurrency": 64, "oversize": "drop"}),
+    "azure-sjf-ewma-replay": ("azure", {"policy": "sjf", "corrector": "ewma", "oversize": "drop"}),
+}
+
+
+@cache
+def _trace(kind: str):
+    if kind == "paper":
+        return generate("driftsched-paper", requests=3000, seed=0)
+    if kind == "burst":  # 600 requests at 4x the study's rate: queues build on two replicas
+        tr = generate("driftsched-paper", requests=600, seed=1)
+        frame = tr.frame.copy()
+        frame["arrival_s"] = frame["arrival_s"] / 4
+        return type(tr).from_frame(frame, "burst", source="test")
+    from driftsched.traces.importers import import_trace
+
+    return import_trace("azure", AZURE, tenants="uniform:4", limit=5000)
+
+
+def digests(name: str) -> dict[str, str]:
+    kind, config = CASES[name]
+    return result_digests(simulate(_trace(kind), **config))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_outputs_are_bit_identical_to_the_golden_fingerprints(name):
+    if CASES[name][0] == "azure" and not AZURE.is_file():
+        pytest.skip(f"Azure trace not found at {AZURE}")
+    expected = json.loads(GOLDEN.read_text())[name]
+    assert digests(name) == expected
+
+
+if __name__ == "__main__":  # python -m tests.test_refactor_hashes [--write]
+    table = {name: digests(name) for name in CASES}
+    text = json.dumps(table, indent=2, sort_keys=True) + "\n"
+    if "--write" in sys.argv:
+        GOLDEN.write_text(text)
+    print(text)
