@@ -8,9 +8,9 @@ FIFO as the load gets lighter (and under continuous batching). Seed 0, L4 prior,
 
 from __future__ import annotations
 
-from driftsched.sim.compare import compare
 from driftsched.sim.config import SimConfig
-from driftsched.sim.paper import default_settings, fmt, reproduce
+from driftsched.sim.studies.compare import compare
+from driftsched.sim.studies.paper import default_settings, fmt, reproduce
 from driftsched.traces.paper import LengthParams, PaperConfig, generate_paper
 
 

@@ -11,10 +11,10 @@ import os
 import platform
 import time
 
-from driftsched.sim.compare import compare
 from driftsched.sim.config import SimConfig
 from driftsched.sim.correctors import CORRECTORS
 from driftsched.sim.policies import POLICIES
+from driftsched.sim.studies.compare import compare
 from driftsched.traces.generators import generate
 
 

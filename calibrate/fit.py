@@ -24,7 +24,7 @@ import pandas as pd
 from driftsched.sim.costmodel import FEATURES
 from scipy.optimize import nnls
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 #: the composition columns every raw step row carries (besides duration_s and episode)
 SHAPE_COLUMNS = [

@@ -37,8 +37,8 @@ from driftsched.sim.costmodel import (
 )
 from pydantic import Field
 
-from driftsched.config import Config
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.config import Config
+from driftsched.ground.errors import InputError, UnknownNameError
 
 SPEC_TABLE_DATE = "2026-11-24"
 
@@ -216,7 +216,7 @@ def load_model_config(path_or_name: str) -> ModelArch:
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
     fields = {k: data[k] for k in ModelArch.model_fields if k in data and k != "name"}
-    from driftsched.config import build
+    from driftsched.ground.config import build
 
     return build(
         ModelArch, {"name": data.get("_name_or_path") or path.parent.name, **fields}, str(path)

@@ -29,9 +29,9 @@ import pandas as pd
 from driftsched.calibrate.plan import Point, episodes, points
 from driftsched.sim.costmodel import chunk_attention
 
-from driftsched.atomic import atomic_path, write_json
-from driftsched.config import Config
-from driftsched.errors import InputError
+from driftsched.ground.atomic import atomic_path, write_json
+from driftsched.ground.config import Config
+from driftsched.ground.errors import InputError
 
 
 class ProfileSettings(Config):

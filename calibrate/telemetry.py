@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 
 class GpuTelemetry:
@@ -58,7 +58,7 @@ class GpuTelemetry:
         self._thread.start()
 
     def stop(self) -> Path:
-        from driftsched.atomic import atomic_path
+        from driftsched.ground.atomic import atomic_path
 
         self._stop.set()
         self._thread.join()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from driftsched.atomic import write_text
+from driftsched.ground.atomic import write_text
 
 TINY_LLAMA = {
     "architectures": ["LlamaForCausalLM"],

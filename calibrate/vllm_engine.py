@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftsched.errors import DriftschedError, InputError
+from driftsched.ground.errors import DriftschedError, InputError
 
 SUPPORTED_RANGE = ((0, 32), (0, 33))  # >= 0.32, < 0.33
 SUPPORTED_TEXT = ">=0.32,<0.33"

@@ -15,22 +15,22 @@ The public Python API (stable names; everything else is internal)::
 
 from importlib import import_module
 
-from driftsched.errors import DriftschedError, InputError, UnknownNameError
+from driftsched.ground.errors import DriftschedError, InputError, UnknownNameError
 
 #: public name -> (module, attribute); imported on first use (PEP 562), so ``import driftsched``
 #: and the CLI start without loading pandas, scipy or matplotlib until a command needs them
 _LAZY = {
-    "write_report": ("driftsched.report", "write_report"),
-    "CapacitySearch": ("driftsched.sim.capacity", "CapacitySearch"),
-    "parse_slos": ("driftsched.sim.capacity", "parse_slos"),
-    "compare": ("driftsched.sim.compare", "compare"),
+    "write_report": ("driftsched.sim.studies.report", "write_report"),
+    "CapacitySearch": ("driftsched.sim.studies.capacity", "CapacitySearch"),
+    "parse_slos": ("driftsched.sim.studies.capacity", "parse_slos"),
+    "compare": ("driftsched.sim.studies.compare", "compare"),
     "SimConfig": ("driftsched.sim.config", "SimConfig"),
     "load_profile": ("driftsched.sim.costmodel", "load_profile"),
-    "reproduce_paper": ("driftsched.sim.paper", "reproduce"),
+    "reproduce_paper": ("driftsched.sim.studies.paper", "reproduce"),
     "simulate": ("driftsched.sim.simulation", "simulate"),
-    "SweepSpec": ("driftsched.sim.sweep", "SweepSpec"),
-    "run_sweep": ("driftsched.sim.sweep", "run_sweep"),
-    "Workload": ("driftsched.sim.workload", "Workload"),
+    "SweepSpec": ("driftsched.sim.studies.sweep", "SweepSpec"),
+    "run_sweep": ("driftsched.sim.studies.sweep", "run_sweep"),
+    "Workload": ("driftsched.sim.studies.workload", "Workload"),
     "describe_trace": ("driftsched.traces.describe", "summarise"),
     "GENERATORS": ("driftsched.traces.generators", "GENERATORS"),
     "generate_trace": ("driftsched.traces.generators", "generate"),

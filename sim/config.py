@@ -8,7 +8,7 @@ from driftsched.sim.costmodel import DEFAULT_PROFILE
 from driftsched.sim.jobclass import JobClassConfig
 from pydantic import Field
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 MODES = ("continuous", "microbatch")
 

@@ -20,8 +20,8 @@ from typing import Literal, NamedTuple
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from driftsched.config import Config
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.config import Config
+from driftsched.ground.errors import InputError, UnknownNameError
 
 PROFILE_SCHEMA_VERSION = 1
 #: the batch-size threshold of the ``decode_requests_small`` feature
@@ -149,7 +149,7 @@ class Profile(Config):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
 
     def write(self, path: str | Path) -> Path:
-        from driftsched.atomic import write_text
+        from driftsched.ground.atomic import write_text
 
         write_text(path, self.to_json())
         return Path(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 CLASSES = ("short", "medium", "long")
 

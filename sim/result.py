@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from driftsched.sim import metrics, plots
+from driftsched.sim import metrics
 from driftsched.sim.jobclass import CLASSES
+from driftsched.sim.studies import plots
 
-from driftsched.atomic import atomic_path, write_json
+from driftsched.ground.atomic import atomic_path, write_json
 
 
 @dataclass

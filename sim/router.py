@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from driftsched.errors import UnknownNameError
+from driftsched.ground.errors import UnknownNameError
 
 
 class ReplicaState(Protocol):

@@ -32,7 +32,7 @@ from driftsched.sim.router import make_router
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 NAN = float("nan")
 ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
@@ -546,7 +546,7 @@ def simulate(
     given, is called about every 0.5% of the requests finishing and once at the end (it must not
     touch the run; it is how the CLI draws its bar). Returns a :class:`SimResult`.
     """
-    from driftsched.config import build
+    from driftsched.ground.config import build
 
     if config is None:
         config = build(SimConfig, overrides, "simulation config")

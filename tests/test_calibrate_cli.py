@@ -8,7 +8,7 @@ import pytest
 from driftsched.calibrate.prior import derive_prior
 from driftsched.sim.costmodel import load_profile
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.conftest import run_cli
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from driftsched.sim.capacity import CapacitySearch, parse_slos
-from driftsched.sim.workload import Workload
+from driftsched.sim.studies.capacity import CapacitySearch, parse_slos
+from driftsched.sim.studies.workload import Workload
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.conftest import run_cli
 
 WORKLOAD = Workload(

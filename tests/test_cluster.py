@@ -7,7 +7,7 @@ from driftsched.sim.router import ROUTERS, RoundRobin, least_kv, least_outstandi
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.simkit import profile, trace
 
 

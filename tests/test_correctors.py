@@ -6,7 +6,7 @@ import pytest
 from driftsched.sim.correctors import CORRECTORS, make_corrector
 from driftsched.sim.request import Admission
 
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, UnknownNameError
 
 
 def adm(category="summary", tier="standard", prompt=200, index=0):

@@ -14,7 +14,7 @@ from driftsched.sim.costmodel import (
     load_profile,
 )
 
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, UnknownNameError
 from tests.simkit import profile
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from driftsched.calibrate.fit import fit, quality, regime
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 TRUE = {
     "const": 2e-3,

@@ -11,7 +11,7 @@ from driftsched.traces.generators import generate
 from driftsched.traces.paper import PaperConfig
 from scipy import stats
 
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, UnknownNameError
 
 
 def sha(path) -> str:

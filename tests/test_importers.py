@@ -14,7 +14,7 @@ from driftsched.traces.assign import (
 )
 from driftsched.traces.importers import import_trace
 
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, UnknownNameError
 from tests.conftest import run_cli
 
 AZURE = """TIMESTAMP,ContextTokens,GeneratedTokens

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from driftsched.sim.paper import CLAIMS, STUDY, default_settings, headline, reproduce
+from driftsched.sim.studies.paper import CLAIMS, STUDY, default_settings, headline, reproduce
 
 from tests.conftest import run_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from driftsched.sim.plots import cdf_points, latency_cdfs, queue_depth, save, thin_series
+from driftsched.sim.studies.plots import cdf_points, latency_cdfs, queue_depth, save, thin_series
 
 
 def test_cdf_points_are_exact_order_statistics():

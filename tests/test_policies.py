@@ -11,7 +11,7 @@ from driftsched.sim.request import RequestView
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftsched.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, UnknownNameError
 
 TIERS = {"premium": 1, "standard": 2, "batch": 3}
 

@@ -15,7 +15,7 @@ from driftsched.calibrate.vllm_engine import StepRecord
 from driftsched.sim.costmodel import CostModel, EngineSettings
 from driftsched.sim.engine import EngineRequest, ReferenceEngine
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.simkit import profile as simkit_profile
 
 TRUE = {

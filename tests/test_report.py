@@ -13,10 +13,10 @@ import subprocess
 
 import pytest
 from driftsched.sim.simulation import simulate
+from driftsched.sim.studies.report import render, write_report
 from driftsched.traces.generators import generate
 
-from driftsched.errors import InputError
-from driftsched.report import render, write_report
+from driftsched.ground.errors import InputError
 from tests.conftest import run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

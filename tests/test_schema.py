@@ -9,7 +9,7 @@ from driftsched.traces import Trace, TraceSchemaError, read_trace, tier_rank
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.conftest import make_frame, run_cli
 
 

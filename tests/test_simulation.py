@@ -10,7 +10,7 @@ from driftsched.sim import simulate
 from driftsched.traces.generators import generate
 from hypothesis import HealthCheck, given, settings
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.simkit import profile, scenarios, trace
 
 

@@ -7,9 +7,9 @@ import json
 
 import pandas as pd
 import pytest
-from driftsched.sim.sweep import SweepSpec, aggregate, load_spec, run_sweep
+from driftsched.sim.studies.sweep import SweepSpec, aggregate, load_spec, run_sweep
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 from tests.conftest import run_cli
 
 SMALL = {

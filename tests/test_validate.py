@@ -14,7 +14,7 @@ from driftsched.validate import fidelity
 from driftsched.validate.runner import EngineFailure, ValidateSettings, run
 from driftsched.validate.scenario import Grid, Scenario, workload
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 PROFILE = "cpu-tiny-llama"
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 
 def _check(rate_per_s: float, cv: float = 1.0) -> None:

@@ -25,7 +25,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 #: The reference study's categories and their output caps (tokens), in bin order.
 CATEGORY_CAPS: dict[str, int] = {"short_qa": 64, "summary": 256, "technical": 384, "report": 512}

@@ -13,7 +13,7 @@ import pyarrow as pa
 from driftsched.traces.importers import RawTrace, require_columns
 from driftsched.traces.sources import read_csv
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 COLUMNS = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
 

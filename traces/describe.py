@@ -101,7 +101,7 @@ def plot(trace: Trace, summary: TraceSummary, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from driftsched.atomic import atomic_path
+    from driftsched.ground.atomic import atomic_path
 
     f = trace.frame
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)

@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from driftsched.config import parse_keyvals
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
+from driftsched.ground.parse import parse_keyvals
 
 
 @dataclass(frozen=True)

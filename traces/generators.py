@@ -1,6 +1,6 @@
 """The generator registry: one table, name -> (config model, function).
 
-To add a generator: write a module with a :class:`~driftsched.config.Config` subclass and a
+To add a generator: write a module with a :class:`~driftsched.ground.config.Config` subclass and a
 ``generate(config) -> Trace`` function, then add one line to ``GENERATORS``.
 """
 
@@ -14,8 +14,8 @@ from driftsched.traces.paper import PaperConfig, generate_paper
 from driftsched.traces.synthetic import SyntheticConfig, generate_synthetic
 from driftsched.traces.trace import Trace
 
-from driftsched.config import Config, build
-from driftsched.errors import UnknownNameError
+from driftsched.ground.config import Config, build
+from driftsched.ground.errors import UnknownNameError
 
 
 @dataclass(frozen=True)

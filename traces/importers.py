@@ -28,9 +28,9 @@ from driftsched.traces.assign import (
 from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, field_validator
 
-from driftsched.config import Config, build
-from driftsched.errors import InputError, UnknownNameError
-from driftsched.rng import streams
+from driftsched.ground.config import Config, build
+from driftsched.ground.errors import InputError, UnknownNameError
+from driftsched.ground.rng import streams
 
 
 @dataclass

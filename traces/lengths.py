@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from driftsched.config import parse_keyvals
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
+from driftsched.ground.parse import parse_keyvals
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from driftsched.traces.lengths import LogNormal, finalise
 from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, model_validator
 
-from driftsched.config import Config
-from driftsched.rng import streams
+from driftsched.ground.config import Config
+from driftsched.ground.rng import streams
 
 
 class LengthParams(Config):

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 SCHEMA_VERSION = 1
 

@@ -30,8 +30,8 @@ from driftsched.traces.lengths import PMF
 from driftsched.traces.trace import Trace
 from pydantic import Field, field_validator
 
-from driftsched.errors import InputError
-from driftsched.rng import stream, streams
+from driftsched.ground.errors import InputError
+from driftsched.ground.rng import stream, streams
 
 WINDOW_S = 600.0
 PMF_WINDOW_S = 21600.0

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 
 def _check(path) -> Path:

@@ -25,8 +25,8 @@ from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace, request_frame
 from pydantic import Field, field_validator
 
-from driftsched.config import Config
-from driftsched.rng import streams
+from driftsched.ground.config import Config
+from driftsched.ground.rng import streams
 
 
 def parse_tenants(text: str) -> list[tuple[str, str, float]]:

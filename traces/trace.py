@@ -18,8 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from driftsched.traces.schema import CATEGORICAL, COLUMNS, SCHEMA_VERSION, STR, TEXT, normalise
 
-from driftsched.atomic import atomic_path
-from driftsched.errors import InputError
+from driftsched.ground.atomic import atomic_path
+from driftsched.ground.errors import InputError
 
 META_KEY = b"driftsched.trace"
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -102,7 +102,7 @@ def markdown(report: dict) -> str:
 
 def figures(out: Path, report: dict) -> list[Path]:
     """``cdf_<scenario>.png`` overlays and ``errors.png``; returns the written paths."""
-    from driftsched.sim import plots
+    from driftsched.sim.studies import plots
     from driftsched.validate.runner import load_records
 
     plt = plots._plt()

@@ -17,9 +17,9 @@ from driftsched.validate.live import LiveGateway
 from driftsched.validate.scenario import Grid, Scenario, workload
 from pydantic import Field
 
-from driftsched.atomic import write_json, write_text
-from driftsched.config import Config
-from driftsched.errors import DriftschedError, InputError
+from driftsched.ground.atomic import write_json, write_text
+from driftsched.ground.config import Config
+from driftsched.ground.errors import DriftschedError, InputError
 
 
 class EngineFailure(DriftschedError):

@@ -20,8 +20,8 @@ from driftsched.traces.generators import generate
 from driftsched.traces.trace import Trace, read_trace
 from pydantic import Field
 
-from driftsched.config import Config
-from driftsched.errors import InputError
+from driftsched.ground.config import Config
+from driftsched.ground.errors import InputError
 
 
 class Scenario(Config):

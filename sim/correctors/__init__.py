@@ -11,8 +11,8 @@ from driftsched.sim.correctors.ewma import EwmaCorrector, EwmaParams
 from driftsched.sim.correctors.none import StaticCorrector
 from driftsched.sim.correctors.oracle import OracleCorrector
 
-from driftsched.config import build
-from driftsched.errors import UnknownNameError
+from driftsched.ground.config import build
+from driftsched.ground.errors import UnknownNameError
 
 #: name -> (class, params model)
 CORRECTORS: dict[str, tuple[type[Corrector], type[StaticParams]]] = {

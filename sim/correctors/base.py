@@ -14,7 +14,7 @@ from driftsched.sim.request import Admission
 from driftsched.traces.assign import CATEGORY_CAPS
 from pydantic import Field
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 
 class StaticParams(Config):

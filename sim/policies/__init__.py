@@ -16,8 +16,8 @@ from driftsched.sim.policies.priority import PriorityPolicy
 from driftsched.sim.policies.sjf import SjfPolicy
 from driftsched.sim.policies.weighted import WeightedParams, WeightedPolicy
 
-from driftsched.config import Config, build
-from driftsched.errors import UnknownNameError
+from driftsched.ground.config import Config, build
+from driftsched.ground.errors import UnknownNameError
 
 #: name -> (class, params model)
 POLICIES: dict[str, tuple[type[Policy], type[Config]]] = {

@@ -13,7 +13,7 @@ from driftsched.sim.policies.base import HeapPolicy
 from driftsched.sim.request import RequestView
 from pydantic import Field
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 
 class AgingParams(Config):

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 
 from driftsched.sim.request import RequestView
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 
 class NoParams(Config):

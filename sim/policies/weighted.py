@@ -14,7 +14,7 @@ from driftsched.sim.policies.base import Policy
 from driftsched.sim.request import RequestView
 from pydantic import Field, field_validator
 
-from driftsched.config import Config
+from driftsched.ground.config import Config
 
 
 class WeightedParams(Config):

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.workload import Workload
+from driftsched.sim.studies.workload import Workload
 from pydantic import Field
 
-from driftsched.config import Config, build
-from driftsched.errors import InputError
+from driftsched.ground.config import Config, build
+from driftsched.ground.errors import InputError
 
 _SLO = re.compile(
     r"^(?:(?P<tier>[A-Za-z0-9_-]+):)?p(?P<q>\d{1,2}(?:\.\d+)?)_(?P<metric>e2e|ttft|queue_wait|tpot)"
@@ -206,7 +206,7 @@ def knee_table(results: list[CapacityResult], slos: list[SLO]) -> pd.DataFrame:
 
 def plot_knee(knee: pd.DataFrame, slos: list[SLO], results: list[CapacityResult]):
     """Each SLO statistic against the rate per policy, with the target line and the capacity."""
-    from driftsched.sim.plots import _plt
+    from driftsched.sim.studies.plots import _plt
 
     plt = _plt()
     fig, axes = plt.subplots(1, len(slos), figsize=(5.5 * len(slos), 4), squeeze=False)

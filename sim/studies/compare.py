@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from driftsched.sim import plots
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import load_profile
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
+from driftsched.sim.studies import plots
 from driftsched.traces.trace import Trace
 
-from driftsched.atomic import write_text
+from driftsched.ground.atomic import write_text
 
 #: the columns of the comparison table, in order
 TABLE_COLUMNS = [

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from driftsched.errors import InputError
+from driftsched.ground.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,21 +29,3 @@ def build(model: type[M], data: dict[str, Any], what: str) -> M:
         more = len(exc.errors()) - 1
         tail = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
         raise InputError(f"{what}: field {field!r}: {err['msg']}{shown}{tail}") from None
-
-
-def parse_overrides(pairs: list[str], what: str) -> dict[str, str]:
-    """Turn ``["key=value", ...]`` into a dict (``-`` in keys becomes ``_``); raise
-    :class:`InputError` on a malformed pair."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        out[key.strip().replace("-", "_")] = value
-    return out
-
-
-def parse_keyvals(text: str, what: str) -> dict[str, str]:
-    """Parse a compact spec ``"a=1,b=x"`` into ``{"a": "1", "b": "x"}`` (values stripped)."""
-    pairs = parse_overrides([p for p in text.split(",") if p], what)
-    return {k: v.strip() for k, v in pairs.items()}

@@ -18,7 +18,7 @@ def _plt():
 
 
 def save(fig, path: str | Path) -> Path:
-    from driftsched.atomic import atomic_path
+    from driftsched.ground.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

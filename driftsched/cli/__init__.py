@@ -1,7 +1,7 @@
 """The ``driftsched`` command line. Thin: parses options, calls the API, prints and writes.
 
 Every user error surfaces as one line ``error: ...`` on stderr and exit code 2 (see
-:mod:`driftsched.errors`); nothing is written unless the whole step succeeded.
+:mod:`driftsched.ground.errors`); nothing is written unless the whole step succeeded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from driftsched.errors import DriftschedError
+from driftsched.ground.errors import DriftschedError
 
 app = typer.Typer(
     help="Simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift.",
@@ -50,22 +50,13 @@ Seed = Annotated[int, typer.Option(help="random seed; same seed -> identical out
 
 
 def _overrides(pairs: list[str] | None, what: str) -> dict:
-    from driftsched.config import parse_overrides
+    from driftsched.ground.parse import parse_sets
 
-    out = parse_overrides(pairs or [], what)
-    for key, value in out.items():
-        if value[:1] in "[{":
-            try:
-                out[key] = json.loads(value)
-            except ValueError:
-                from driftsched.errors import InputError
-
-                raise InputError(f"{what}: --set {key}: value is not valid JSON") from None
-    return out
+    return parse_sets(pairs, what)
 
 
 def _written(trace, path: Path) -> None:
-    from driftsched.console import console
+    from driftsched.ground.console import console
 
     trace.write(path)
     console.print(f"wrote {len(trace):,} requests to {path}")
@@ -76,7 +67,7 @@ def traces_list() -> None:
     """List the trace generators and importers."""
     import pandas as pd
 
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
     from driftsched.traces.generators import GENERATORS
     from driftsched.traces.importers import importers
 
@@ -142,7 +133,7 @@ def traces_import(
     sets: Sets = None,
 ) -> None:
     """Import a real trace, assigning tenants, tiers, categories and max_tokens by rule."""
-    from driftsched.console import console
+    from driftsched.ground.console import console
     from driftsched.traces.importers import import_trace
 
     given = {
@@ -169,7 +160,7 @@ def traces_describe(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Rows, span, arrival rate, per-tenant/category counts and token percentiles."""
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
     from driftsched.traces.describe import plot as plot_trace
     from driftsched.traces.describe import summarise
     from driftsched.traces.trace import read_trace
@@ -199,7 +190,7 @@ def traces_validate(
     all_problems: Annotated[bool, typer.Option("--all", help="list every problem")] = False,
 ) -> None:
     """Check a trace against the schema; exit 2 with the problem(s) when it fails."""
-    from driftsched.console import console
+    from driftsched.ground.console import console
     from driftsched.traces.schema import TraceSchemaError
     from driftsched.traces.trace import read_trace
 
@@ -239,7 +230,7 @@ ModeOpt = Annotated[str | None, typer.Option(help="continuous | microbatch")]
 
 
 def _trace(path: Path | None):
-    from driftsched.console import console
+    from driftsched.ground.console import console
     from driftsched.traces.generators import generate
     from driftsched.traces.trace import read_trace
 
@@ -256,7 +247,7 @@ def _progress_bar(count: str = "{task.completed}/{task.total}", transient: bool 
     """The rich progress bar every long command shows: description, bar, count, ETA."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from driftsched.console import console
+    from driftsched.ground.console import console
 
     return Progress(
         TextColumn("{task.description}"),
@@ -270,7 +261,7 @@ def _progress_bar(count: str = "{task.completed}/{task.total}", transient: bool 
 
 def _numbers(text: str | None, option: str, cast=float) -> list | None:
     """A comma list of numbers (``cast`` each), or ``None``; one-line error if malformed."""
-    from driftsched.errors import InputError
+    from driftsched.ground.errors import InputError
 
     if text is None:
         return None
@@ -282,7 +273,7 @@ def _numbers(text: str | None, option: str, cast=float) -> list | None:
 
 
 def _sim_config(sets, **given):
-    from driftsched.config import build
+    from driftsched.ground.config import build
     from driftsched.sim.config import SimConfig
 
     params = {k: v for k, v in given.items() if v is not None}
@@ -291,7 +282,7 @@ def _sim_config(sets, **given):
 
 
 def _profile_note(config) -> None:
-    from driftsched.console import console
+    from driftsched.ground.console import console
     from driftsched.sim.costmodel import load_profile
 
     p = load_profile(config.profile)
@@ -349,7 +340,7 @@ def sim_run(
     ] = False,
 ) -> None:
     """Simulate one policy and corrector; print the summary; write records, summaries, plots."""
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
     from driftsched.sim.simulation import simulate
 
     tr = _trace(trace)
@@ -386,10 +377,10 @@ def sim_compare(
     sets: Sets = None,
 ) -> None:
     """Every policy x corrector on one trace: one table (Markdown + CSV) and one CDF figure."""
-    from driftsched.console import console, table
-    from driftsched.sim.compare import compare
+    from driftsched.ground.console import console, table
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES, parse_names
+    from driftsched.sim.studies.compare import compare
 
     pols = parse_names(policies, POLICIES, "policy")
     cors = parse_names(correctors, CORRECTORS, "corrector")
@@ -435,11 +426,11 @@ def paper(
     """Reproduce the DriftSched study in simulation, side by side with its reported results."""
     import pandas as pd
 
-    from driftsched.config import build
-    from driftsched.console import console, table
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, table
     from driftsched.sim.correctors import CORRECTORS
-    from driftsched.sim.paper import PaperSettings, fmt, reproduce
     from driftsched.sim.policies import POLICIES, parse_names
+    from driftsched.sim.studies.paper import PaperSettings, fmt, reproduce
 
     sim = _sim_config(sets, mode="microbatch", batch_size=32, batch_wait_s=0.010, profile=profile)
     settings = build(
@@ -492,7 +483,7 @@ def sim_list() -> None:
     """List policies, correctors and bundled cost-model profiles."""
     import pandas as pd
 
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.costmodel import bundled_profiles, load_profile
     from driftsched.sim.policies import POLICIES
@@ -514,7 +505,7 @@ def sim_list() -> None:
 def cal_tiny_model(folder: Annotated[Path, typer.Argument(help="folder to write config.json")]):
     """Write the tiny random-weight Llama config used to profile vLLM without downloads."""
     from driftsched.calibrate.tinymodel import write_tiny_model
-    from driftsched.console import console
+    from driftsched.ground.console import console
 
     console.print(f"wrote {write_tiny_model(folder) / 'config.json'}")
 
@@ -537,8 +528,8 @@ def cal_profile(
     """Time every engine step of a profiling plan on a real vLLM engine (resumable)."""
     from driftsched.calibrate.profiler import ProfileSettings, profile
     from driftsched.calibrate.tinymodel import write_tiny_model
-    from driftsched.config import build
-    from driftsched.console import console
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console
 
     params = _overrides(sets, "profile settings")
     if model is None:
@@ -590,8 +581,8 @@ def cal_fit(
     """Fit the step-time model (NNLS) and report held-out quality; write the profile and plots."""
     from driftsched.calibrate.fit import fit, plot_fit, to_profile
     from driftsched.calibrate.profiler import read_raw
-    from driftsched.console import console
-    from driftsched.sim.plots import save
+    from driftsched.ground.console import console
+    from driftsched.sim.studies.plots import save
 
     frame, env, overheads = read_raw(raw)
     report = fit(frame, seed=seed, source=str(raw))
@@ -605,7 +596,7 @@ def cal_fit(
 def _print_profile(prof) -> None:
     import pandas as pd
 
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
 
     kind = "PRIOR (derived, not measured)" if prof.kind == "prior" else "measured"
     p = prof.provenance
@@ -665,7 +656,7 @@ def cal_prior(
 ) -> None:
     """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
     from driftsched.calibrate.prior import derive_prior
-    from driftsched.console import console
+    from driftsched.ground.console import console
 
     prof = derive_prior(
         gpu,
@@ -739,10 +730,10 @@ def sweep(
 ) -> None:
     """A grid of simulations over load, policy, corrector, mode, replicas and seeds, in parallel
     and resumable; one tidy table with 95% CIs over seeds, and plots against load."""
-    from driftsched.console import console, table
+    from driftsched.ground.console import console, table
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES, parse_names
-    from driftsched.sim.sweep import load_spec, run_sweep
+    from driftsched.sim.studies.sweep import load_spec, run_sweep
 
     over: dict = {}
     if rates is not None:
@@ -817,14 +808,14 @@ def capacity(
     --target-rate, the fewest replicas for it). A table and a plot of the knee."""
     import pandas as pd
 
-    from driftsched.atomic import write_json
-    from driftsched.config import build
-    from driftsched.console import console, table
-    from driftsched.sim import plots
-    from driftsched.sim.capacity import CapacitySearch, knee_table, parse_slos, plot_knee
+    from driftsched.ground.atomic import write_json
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, table
     from driftsched.sim.policies import POLICIES, parse_names
     from driftsched.sim.result import write_csv
-    from driftsched.sim.workload import Workload
+    from driftsched.sim.studies import plots
+    from driftsched.sim.studies.capacity import CapacitySearch, knee_table, parse_slos, plot_knee
+    from driftsched.sim.studies.workload import Workload
 
     slos = parse_slos(slo)
     pols = parse_names(policies, POLICIES, "policy")
@@ -887,8 +878,8 @@ def report(
     ] = None,
 ) -> None:
     """One self-contained HTML page (tables and figures embedded) of an output folder."""
-    from driftsched.console import console
-    from driftsched.report import write_report
+    from driftsched.ground.console import console
+    from driftsched.sim.studies.report import write_report
 
     path = write_report(folder, output)
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
@@ -931,8 +922,8 @@ def val_run(
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
-    from driftsched.config import build
-    from driftsched.console import console, fail
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, fail
     from driftsched.validate.report import figures
     from driftsched.validate.runner import ValidateSettings, run
 
@@ -981,7 +972,7 @@ def val_run(
 
 def main() -> None:
     """Entry point: run the app; user errors become one line on stderr and exit code 2."""
-    from driftsched.console import fail
+    from driftsched.ground.console import fail
 
     try:
         app()

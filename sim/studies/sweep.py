@@ -21,12 +21,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.workload import Workload
+from driftsched.sim.studies.workload import Workload
 from pydantic import Field, model_validator
 
-from driftsched.atomic import write_json
-from driftsched.config import Config, build
-from driftsched.errors import InputError
+from driftsched.ground.atomic import write_json
+from driftsched.ground.config import Config, build
+from driftsched.ground.errors import InputError
 
 #: metrics aggregated over seeds (mean and a 95% confidence interval)
 CI_METRICS = [
@@ -154,8 +154,8 @@ class SweepResult:
         return aggregate(self.runs)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        from driftsched.sim import plots
         from driftsched.sim.result import write_csv, write_parquet
+        from driftsched.sim.studies import plots
 
         out = Path(out_dir)
         table = self.table()

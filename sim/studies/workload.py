@@ -13,8 +13,8 @@ from typing import Any
 from driftsched.traces.trace import Trace
 from pydantic import Field, model_validator
 
-from driftsched.config import Config
-from driftsched.errors import InputError
+from driftsched.ground.config import Config
+from driftsched.ground.errors import InputError
 
 
 class Workload(Config):

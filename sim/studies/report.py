@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftsched.atomic import write_text
-from driftsched.errors import InputError
+from driftsched.ground.atomic import write_text
+from driftsched.ground.errors import InputError
 
 #: which kind of folder, recognised by a file it always holds
 KINDS = [

@@ -17,19 +17,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from driftsched.sim import plots
-from driftsched.sim.compare import TABLE_COLUMNS, to_markdown
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import DEFAULT_PROFILE, load_profile
 from driftsched.sim.metrics import summary
 from driftsched.sim.policies import POLICIES
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
+from driftsched.sim.studies import plots
+from driftsched.sim.studies.compare import TABLE_COLUMNS, to_markdown
 from driftsched.traces.paper import PaperConfig, generate_paper
 from pydantic import Field, field_validator
 
-from driftsched.atomic import write_json, write_text
-from driftsched.config import Config
+from driftsched.ground.atomic import write_json, write_text
+from driftsched.ground.config import Config
 
 #: What the study reports (relative changes; negative = lower is better and it went down).
 STUDY = {

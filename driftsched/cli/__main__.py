@@ -1,0 +1,3 @@
+from driftsched.cli import main
+
+main()
