@@ -260,3 +260,18 @@ def _rounded(block: dict) -> dict:
         r: {k: (round(v, 5) if isinstance(v, float) else v) for k, v in q.items()}
         for r, q in block.items()
     }
+
+
+def fit_folder(raw_dir: str | Path, output: str | Path, name: str | None = None, seed: int = 0):
+    """``driftsched calibrate fit``: fit the steps of a raw folder, write the measured profile
+    to ``output`` and its held-out plot beside it (``<output>.fit.png``); return the profile."""
+    from driftsched.calibrate.profiler import read_raw
+    from driftsched.sim.studies.plots import save
+
+    output = Path(output)
+    frame, env, overheads = read_raw(raw_dir)
+    report = fit(frame, seed=seed, source=str(raw_dir))
+    prof = to_profile(report, env, overheads, name or output.stem)
+    prof.write(output)
+    save(plot_fit(report), output.with_suffix(".fit.png"))
+    return prof

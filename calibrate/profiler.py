@@ -75,6 +75,30 @@ class ProfileSettings(Config):
         return {**args, **self.extra_engine_args}
 
 
+#: engine settings a GPU profile starts from (the reference study's L4 setup) unless given
+CUDA_DEFAULTS = {
+    "dtype": "float16",
+    "gpu_memory_utilization": 0.70,
+    "max_num_seqs": 256,
+    "max_num_batched_tokens": 2048,
+}
+
+
+def profile_settings(out_dir: str | Path, params: dict) -> ProfileSettings:
+    """Validated settings from what the user gave: the device's defaults under ``params``; no
+    ``model`` means the tiny random-weight Llama, written into ``out_dir/tiny-model``."""
+    from driftsched.ground.config import build
+
+    params = dict(params)
+    if params.get("device") == "cuda":
+        params = {**CUDA_DEFAULTS, **params}
+    if params.get("model") is None:
+        from driftsched.calibrate.tinymodel import write_tiny_model
+
+        params["model"] = str(write_tiny_model(Path(out_dir) / "tiny-model"))
+    return build(ProfileSettings, params, "profile settings")
+
+
 def shape_row(step) -> dict:
     """The simulator's batch-shape features of one recorded step."""
     return {
@@ -107,7 +131,8 @@ def profile(
     engine_factory=None,
     engine=None,
 ) -> Path:
-    """Run the plan; write the raw folder (see module docstring); resumable.
+    """Run the plan; write the raw folder (see module docstring); resumable. On ``cuda`` GPU
+    telemetry is sampled into ``telemetry.parquet`` for the whole run.
 
     ``engine``: an already started :class:`InstrumentedEngine` to profile (the caller owns it
     and shuts it down), e.g. to validate later on the very same engine instance."""
@@ -135,14 +160,20 @@ def profile(
     done = {int(p.name[3:8]) for p in (out / "parts").glob("ep-*.parquet")}
     if len(done) == len(todo):
         return out
-    own = engine is None
-    if own:
-        from driftsched.calibrate.vllm_engine import InstrumentedEngine
+    telemetry = None
+    if settings.device == "cuda":
+        from driftsched.calibrate.telemetry import GpuTelemetry
 
-        settings.apply_environment()
-        make = engine_factory or (lambda args: InstrumentedEngine(args))
-        engine = make(settings.engine_args())
+        telemetry = GpuTelemetry(out / "telemetry.parquet")
+        telemetry.start()
+    own = engine is None
     try:
+        if own:
+            from driftsched.calibrate.vllm_engine import InstrumentedEngine
+
+            settings.apply_environment()
+            make = engine_factory or (lambda args: InstrumentedEngine(args))
+            engine = make(settings.engine_args())
         if not (out / "environment.json").exists():
             env = {
                 **engine.environment(),
@@ -158,8 +189,10 @@ def profile(
             if progress:
                 progress(episode + 1, len(todo), point.label)
     finally:
-        if own:
+        if own and engine is not None:
             engine.shutdown()
+        if telemetry is not None:
+            telemetry.stop()
     return out
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from driftsched.sim.correctors import CORRECTORS
 from driftsched.sim.costmodel import DEFAULT_PROFILE
 from driftsched.sim.jobclass import JobClassConfig
-from pydantic import Field
+from driftsched.sim.policies import POLICIES
+from driftsched.sim.router import ROUTERS
+from pydantic import Field, field_validator
 
 from driftsched.ground.config import Config
 
@@ -14,7 +17,11 @@ MODES = ("continuous", "microbatch")
 
 
 class SimConfig(Config):
-    """One simulation run: gateway policy + corrector + dispatch mode + engine profile."""
+    """One simulation run: gateway policy + corrector + dispatch mode + engine profile.
+
+    Policy, corrector and router names are checked here, when the config is built (an unknown
+    name raises :class:`~driftsched.ground.errors.UnknownNameError` listing the valid ones),
+    so no run starts — and no trace is built — with a name that cannot be resolved."""
 
     policy: str = Field("fifo", description="gateway policy (see driftsched sim list)")
     policy_params: dict[str, Any] = Field(default_factory=dict)
@@ -54,3 +61,18 @@ class SimConfig(Config):
     oversize: Literal["error", "drop"] = Field(
         "error", description="requests longer than max_model_len: refuse the trace, or drop them"
     )
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, name: str) -> str:
+        return POLICIES.check(name)
+
+    @field_validator("corrector")
+    @classmethod
+    def _corrector(cls, name: str) -> str:
+        return CORRECTORS.check(name)
+
+    @field_validator("router")
+    @classmethod
+    def _router(cls, name: str) -> str:
+        return ROUTERS.check(name)

@@ -4,7 +4,7 @@ The gateway policy orders the one shared queue; the router only picks the replic
 called with the replicas that have room (fewer than ``max_concurrency`` requests in flight),
 in replica order, and returns one of them. Pure and clock-free, like the policies.
 
-To add a router: a function here and one line in ``ROUTERS``.
+To add a router: a function (or a class of callables) here and one ``ROUTERS`` entry.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from driftsched.ground.errors import UnknownNameError
+from driftsched.ground.registry import Registry
 
 
 class ReplicaState(Protocol):
@@ -52,14 +52,16 @@ def least_kv(candidates: Sequence[ReplicaState], replicas: int) -> ReplicaState:
 
 
 #: name -> factory of a router (a callable: candidates, replica count -> the chosen replica)
-ROUTERS: dict[str, Callable[[], Callable]] = {
-    "round_robin": RoundRobin,
-    "least_outstanding": lambda: least_outstanding,
-    "least_kv": lambda: least_kv,
-}
+ROUTERS: Registry[Callable[[], Callable]] = Registry(
+    "router",
+    {
+        "round_robin": RoundRobin,
+        "least_outstanding": lambda: least_outstanding,
+        "least_kv": lambda: least_kv,
+    },
+)
 
 
 def make_router(name: str) -> Callable:
-    if name not in ROUTERS:
-        raise UnknownNameError("router", name, list(ROUTERS))
-    return ROUTERS[name]()
+    """A fresh router ``name`` (routers may keep state, such as round robin's turn)."""
+    return ROUTERS.resolve(name)()

@@ -28,6 +28,25 @@ class EngineFailure(DriftschedError):
     exit_code = 4
 
 
+class FidelityGateFailure(DriftschedError):
+    """A scenario's error exceeded a gate given with ``--max-p50-error``/``--max-p99-error``."""
+
+    exit_code = 3
+
+
+def check_gates(
+    report: dict, max_p50_error: float | None = None, max_p99_error: float | None = None
+) -> None:
+    """Raise :class:`FidelityGateFailure` (exit 3) if the worst scenario's E2E P50 (or P99)
+    relative error exceeds its gate; ``None`` means no gate."""
+    for stat, gate in (("p50", max_p50_error), ("p99", max_p99_error)):
+        worst = max((r[f"e2e_{stat}_rel_error"] for r in report["scenarios"]), default=0.0)
+        if gate is not None and worst > gate:
+            raise FidelityGateFailure(
+                f"E2E {stat.upper()} error {worst:.1%} exceeds --max-{stat}-error {gate:.1%}"
+            )
+
+
 class ValidateSettings(Config):
     profile: str = Field(description="measured profile of the engine that will run live")
     grid: Grid = Field(default_factory=Grid)

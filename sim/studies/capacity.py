@@ -225,3 +225,105 @@ def plot_knee(knee: pd.DataFrame, slos: list[SLO], results: list[CapacityResult]
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class CapacityStudy:
+    """The capacity question for several policies: per policy, the highest sustainable rate
+    within ``slos`` (and, with ``target_rate_per_s``, the fewest replicas for that rate).
+
+    ``sim`` holds the other simulation settings (each policy overrides ``policy``).
+    :meth:`run` searches; the result writes ``capacity.csv`` (one row per policy),
+    ``capacity_points.csv`` (every evaluated point), ``capacity.json`` and ``capacity_knee.png``.
+    """
+
+    workload: Workload
+    policies: list[str]
+    slos: list[SLO]
+    seeds: list[int]
+    sim: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 0.95
+    resolution: float = 0.02
+    target_rate_per_s: float | None = None
+    max_replicas: int = 64
+
+    def __post_init__(self):
+        from driftsched.sim.policies import POLICIES
+
+        for name in self.policies:
+            POLICIES.check(name)
+        if not self.resolution > 0:
+            raise InputError(f"resolution must be > 0, got {self.resolution}")
+        if self.max_replicas < 1:
+            raise InputError(f"max_replicas must be >= 1, got {self.max_replicas}")
+
+    def run(self, progress=None) -> CapacityStudyResult:
+        """Search every policy; ``progress(policy, done, total)`` is called before each."""
+        results, rows = [], []
+        for k, policy in enumerate(self.policies):
+            if progress:
+                progress(policy, k, len(self.policies))
+            search = CapacitySearch(
+                self.workload, {**self.sim, "policy": policy}, self.slos, self.seeds,
+                self.confidence,
+            )  # fmt: skip
+            res = search.max_rate(resolution=self.resolution)
+            results.append(res)
+            row = {
+                "policy": policy,
+                "max_rate_per_s": res.rate_per_s,
+                "failing_rate_per_s": res.failing_rate_per_s,
+                "evaluations": len(res.evaluations),
+            }
+            if self.target_rate_per_s is not None:
+                row["target_rate_per_s"] = self.target_rate_per_s
+                row["min_replicas"] = search.min_replicas(self.target_rate_per_s, self.max_replicas)
+            rows.append(row)
+        if progress:
+            progress(None, len(self.policies), len(self.policies))
+        return CapacityStudyResult(self, results, rows)
+
+
+@dataclass
+class CapacityStudyResult:
+    study: CapacityStudy
+    results: list[CapacityResult]
+    rows: list[dict]  # one per policy: max_rate_per_s, failing_rate_per_s, evaluations, ...
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    @property
+    def title(self) -> str:
+        s = self.study
+        return (
+            f"capacity within {', '.join(slo.label for slo in s.slos)} "
+            f"({s.confidence:.0%} one-sided, seeds {s.seeds})"
+        )
+
+    def write(self, out_dir) -> list:
+        """The four files (see :class:`CapacityStudy`), each written atomically."""
+        from pathlib import Path
+
+        from driftsched.sim.result import write_csv
+        from driftsched.sim.studies import plots
+
+        from driftsched.ground.atomic import write_json
+
+        out, s = Path(out_dir), self.study
+        knee = knee_table(self.results, s.slos)
+        meta = {
+            "slos": [slo.label for slo in s.slos],
+            "confidence": s.confidence,
+            "seeds": s.seeds,
+            "workload": s.workload.model_dump(mode="json"),
+            "sim": s.sim,
+            "results": self.rows,
+        }
+        return [
+            write_csv(self.summary, out / "capacity.csv"),
+            write_csv(knee, out / "capacity_points.csv"),
+            write_json(out / "capacity.json", meta),
+            plots.save(plot_knee(knee, s.slos, self.results), out / "capacity_knee.png"),
+        ]

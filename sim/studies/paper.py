@@ -159,6 +159,22 @@ class PaperResult:
         }
 
     # -- figures -----------------------------------------------------------------------------
+    def claims(self) -> pd.DataFrame:
+        """The headline claims as a printable table: the study's figure beside ours, per seed
+        and over the stress phase only (formatted text)."""
+        return pd.DataFrame(
+            [
+                {
+                    "claim": r["meaning"],
+                    "study": fmt(r["study"]),
+                    "driftsched": fmt(r["driftsched"]),
+                    "per seed": " ".join(fmt(v) for v in r["by_seed"]),
+                    "stress phase": fmt(r["stress_phase_only"]),
+                }
+                for r in self.deltas()["claims"]
+            ]
+        )
+
     def plot_cdf(self, corrector: str = "ewma"):
         runs = {
             policy: r.records

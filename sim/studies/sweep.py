@@ -77,13 +77,10 @@ class SweepSpec(Config):
         from driftsched.sim.correctors import CORRECTORS
         from driftsched.sim.policies import POLICIES
 
-        for name, table, kind in (
-            (self.policies, POLICIES, "policy"),
-            (self.correctors, CORRECTORS, "corrector"),
-        ):
-            unknown = [n for n in name if n not in table]
-            if unknown:
-                raise ValueError(f"unknown {kind} {unknown[0]!r}; expected one of {list(table)}")
+        for name in self.policies:
+            POLICIES.check(name)
+        for name in self.correctors:
+            CORRECTORS.check(name)
         build(SimConfig, self.sim, "sweep sim settings")
         return self
 

@@ -1,0 +1,116 @@
+"""``driftsched calibrate``: profile a real vLLM engine, fit a profile, show one, derive a prior."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftsched.cli.common import Seed, Sets, print_profile, progress_bar, set_values
+
+app = typer.Typer(
+    help="Profile a real vLLM engine, fit cost-model profiles, derive priors.", no_args_is_help=True
+)
+
+
+@app.command("tiny-model")
+def cal_tiny_model(folder: Annotated[Path, typer.Argument(help="folder to write config.json")]):
+    """Write the tiny random-weight Llama config used to profile vLLM without downloads."""
+    from driftsched.calibrate.tinymodel import write_tiny_model
+    from driftsched.ground.console import console
+
+    console.print(f"wrote {write_tiny_model(folder) / 'config.json'}")
+
+
+@app.command("profile")
+def cal_profile(
+    output: Annotated[Path, typer.Option("--output", "-o", help="raw measurements folder")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder or Hugging Face id; default: the tiny model, written into OUTPUT"
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    quick: Annotated[bool, typer.Option(help="a short plan (CI)")] = False,
+    repeats: Annotated[int | None, typer.Option(help="repetitions of every point")] = None,
+    seed: Seed = 0,
+    sets: Sets = None,
+) -> None:
+    """Time every engine step of a profiling plan on a real vLLM engine (resumable)."""
+    from driftsched.calibrate.profiler import profile, profile_settings
+    from driftsched.ground.console import console
+
+    params = set_values(sets, "profile settings")
+    params.update(model=model, device=device, quick=quick, seed=seed)
+    if repeats is not None:
+        params["repeats"] = repeats
+    settings = profile_settings(output, params)
+    console.print("starting vLLM (the first start compiles the model; later ones are faster)")
+    with progress_bar("{task.completed}/{task.total} episodes", transient=False) as bar:
+        task = bar.add_task("profiling", total=None)
+
+        def step(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        profile(output, settings, progress=step)
+    console.print(
+        f"wrote {output}/ (parts/*.parquet, environment.json); next: driftsched "
+        f"calibrate fit {output} -o PROFILE.json",
+        soft_wrap=True,
+    )
+
+
+@app.command("fit")
+def cal_fit(
+    raw: Annotated[Path, typer.Argument(help="raw folder from calibrate profile")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
+    name: Annotated[str | None, typer.Option(help="profile name (default: file stem)")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Fit the step-time model (NNLS) and report held-out quality; write the profile and plots."""
+    from driftsched.calibrate.fit import fit_folder
+    from driftsched.ground.console import console
+
+    print_profile(fit_folder(raw, output, name, seed))
+    console.print(f"wrote {output} and {output.with_suffix('.fit.png')}")
+
+
+@app.command("show")
+def cal_show(profile: Annotated[str, typer.Argument(help="profile name or JSON path")]) -> None:
+    """Print a profile: provenance, coefficients, engine settings, fit quality."""
+    from driftsched.sim.costmodel import load_profile
+
+    print_profile(load_profile(profile))
+
+
+@app.command("prior")
+def cal_prior(
+    gpu: Annotated[str, typer.Option(help="L4, A10G, L40S, A100-40GB, A100-80GB, H100, H200")],
+    model: Annotated[str, typer.Option(help="known model id or a config.json path")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
+    gpu_memory_utilization: Annotated[float, typer.Option()] = 0.70,
+    max_model_len: Annotated[int, typer.Option()] = 2048,
+    max_num_seqs: Annotated[int, typer.Option()] = 256,
+    max_num_batched_tokens: Annotated[int, typer.Option()] = 2048,
+    tensor_parallel: Annotated[int, typer.Option("--tp", help="tensor-parallel GPUs")] = 1,
+    name: Annotated[str | None, typer.Option(help="profile name")] = None,
+) -> None:
+    """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
+    from driftsched.calibrate.prior import derive_prior
+    from driftsched.ground.console import console
+
+    prof = derive_prior(
+        gpu,
+        model,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        tensor_parallel=tensor_parallel,
+        name=name,
+    )
+    prof.write(output)
+    print_profile(prof)
+    console.print(f"wrote {output}")

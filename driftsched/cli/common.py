@@ -1,0 +1,179 @@
+"""What every command group shares: option types, the progress bar, the profile line.
+
+Commands only parse, call one function of a subsystem, and print. Heavy libraries (pandas,
+the simulator) are imported inside the commands, so ``driftsched --help`` starts at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
+OutDir = Annotated[Path, typer.Option("--output", "-o", help="output folder")]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="any other config field as KEY=VALUE (JSON for lists/dicts); repeatable"
+    ),
+]
+Seed = Annotated[int, typer.Option(help="random seed; same seed -> identical output")]
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace", "-t", help="trace file; default: the study's workload (driftsched-paper, seed 0)"
+    ),
+]
+ProfileOpt = Annotated[str | None, typer.Option(help="cost-model profile name or JSON path")]
+ModeOpt = Annotated[str | None, typer.Option(help="continuous | microbatch")]
+
+#: the summary columns ``sim run`` prints (all of them are in summary.csv)
+SUMMARY_COLUMNS = [
+    "requests",
+    "finished",
+    "e2e_p50_s",
+    "e2e_p99_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "queue_wait_p50_s",
+    "queue_wait_p99_s",
+    "queue_wait_max_s",
+    "output_tokens_per_s",
+    "est_mae_tokens",
+    "class_agreement",
+    "preemptions",
+]
+#: the per-run columns comparison tables print
+COMPACT_COLUMNS = [
+    "policy",
+    "corrector",
+    "e2e_p50_s",
+    "e2e_p99_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "queue_wait_max_s",
+    "output_tokens_per_s",
+    "est_mae_tokens",
+    "class_agreement",
+    "jain_fairness",
+]
+
+
+def set_values(pairs: list[str] | None, what: str) -> dict:
+    """``--set`` pairs as a dict (JSON values for lists and dicts)."""
+    from driftsched.ground.parse import parse_sets
+
+    return parse_sets(pairs, what)
+
+
+def numbers(text: str | None, option: str, cast=float) -> list | None:
+    """A comma list of numbers for ``option`` (``None`` stays ``None``)."""
+    from driftsched.ground.parse import parse_list
+
+    return parse_list(text, option, cast)
+
+
+def load_trace(path: Path | None):
+    """The trace at ``path``, or the study's default workload (said on the console)."""
+    from driftsched.ground.console import console
+    from driftsched.traces.generators import generate
+    from driftsched.traces.trace import read_trace
+
+    if path is not None:
+        return read_trace(path)
+    console.print(
+        "trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE for another)",
+        soft_wrap=True,
+    )
+    return generate("driftsched-paper")
+
+
+def sim_config(pairs: list[str] | None, **given):
+    """A validated :class:`~driftsched.sim.config.SimConfig` from options and ``--set``."""
+    from driftsched.ground.config import build
+    from driftsched.sim.config import SimConfig
+
+    params = {k: v for k, v in given.items() if v is not None}
+    params.update(set_values(pairs, "simulation config"))
+    return build(SimConfig, params, "simulation config")
+
+
+def progress_bar(count: str = "{task.completed}/{task.total}", transient: bool = True):
+    """The rich progress bar every long command shows: description, bar, count, ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from driftsched.ground.console import console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn(count),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def profile_note(config) -> None:
+    """One line: the cost model a run rests on, and whether it is a prior or measured."""
+    from driftsched.ground.console import console
+    from driftsched.sim.costmodel import load_profile
+
+    p = load_profile(config.profile)
+    kind = "PRIOR (derived from specs, not measured)" if p.kind == "prior" else "measured"
+    console.print(
+        f"profile: {p.name} — {kind}; {p.provenance.hardware}, {p.provenance.model}", soft_wrap=True
+    )
+
+
+def oracle_note(correctors) -> None:
+    """Say, in the one wording, that oracle runs are an upper bound (when any ran)."""
+    from driftsched.ground.console import console
+    from driftsched.sim.correctors import ORACLE_NOTE
+
+    if "oracle" in correctors:
+        console.print(f"[bold]{ORACLE_NOTE}[/]")
+
+
+def print_profile(prof) -> None:
+    """A profile's provenance, coefficients, engine settings, fit quality and overheads."""
+    import pandas as pd
+
+    from driftsched.ground.console import console, table
+
+    kind = "PRIOR (derived, not measured)" if prof.kind == "prior" else "measured"
+    p = prof.provenance
+    console.print(
+        f"[bold]{prof.name}[/]: {kind}; {p.hardware}; {p.model}; "
+        f"{p.engine} {p.engine_version or ''}; {p.date}",
+        soft_wrap=True,
+    )
+    coef = pd.DataFrame(
+        [(k, v, prof.units.get(k, "")) for k, v in prof.coefficients.items()],
+        columns=["feature", "coefficient", "unit"],
+    )
+    console.print(table(coef, "coefficients"))
+    e = prof.engine
+    console.print(
+        f"engine: block_size {e.block_size}, {e.num_gpu_blocks} KV blocks, "
+        f"max_num_seqs {e.max_num_seqs}, max_num_batched_tokens "
+        f"{e.max_num_batched_tokens}, max_model_len {e.max_model_len}, {e.dtype}"
+    )
+    if prof.fit_quality:
+        rows = [
+            (r, q["n"], q["r2"], q["mape"], q["p90_ape"])
+            for r, q in prof.fit_quality["held_out"].items()
+        ]
+        console.print(
+            table(
+                pd.DataFrame(rows, columns=["held-out", "steps", "r2", "mape", "p90_ape"]),
+                "fit quality",
+            )
+        )
+    if prof.overheads_s:
+        console.print(
+            "overheads outside steps: "
+            + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in prof.overheads_s.items())
+        )

@@ -1,0 +1,245 @@
+"""The study commands: ``paper``, ``sweep``, ``capacity`` and ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftsched.cli.common import (
+    COMPACT_COLUMNS,
+    ProfileOpt,
+    Sets,
+    numbers,
+    oracle_note,
+    profile_note,
+    progress_bar,
+    set_values,
+    sim_config,
+)
+
+GeneratorOpt = Annotated[
+    str | None, typer.Option(help="workload generator (default driftsched-paper)")
+]
+RequestsOpt = Annotated[int | None, typer.Option(help="requests per generated trace")]
+WorkloadTraceOpt = Annotated[Path | None, typer.Option("--trace", help="a trace file instead")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="generator parameter KEY=VALUE; repeatable")
+]
+
+
+def _workload(generator, requests, trace, params) -> dict:
+    """The workload fields the options give (a trace file replaces the generator)."""
+    out: dict = {}
+    if trace is not None:
+        out.update(trace=str(trace), generator=None)
+    elif generator is not None:
+        out["generator"] = generator
+    if requests is not None:
+        out["requests"] = requests
+    if params:
+        out["params"] = set_values(params, "workload parameters")
+    return out
+
+
+def paper(
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/paper"
+    ),
+    profile: ProfileOpt = None,
+    requests: Annotated[int, typer.Option(help="requests per trace")] = 3000,
+    seeds: Annotated[str, typer.Option(help="comma list of seeds, one trace each")] = "0,1,2",
+    policies: Annotated[str, typer.Option(help="'all' or a comma list")] = "all",
+    correctors: Annotated[str, typer.Option(help="'all' or a comma list")] = "none,ewma",
+    gap_scale: Annotated[
+        float, typer.Option(help="multiply the inter-arrival gaps (>1 = lighter load)")
+    ] = 1.0,
+    sets: Sets = None,
+) -> None:
+    """Reproduce the DriftSched study in simulation, side by side with its reported results."""
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, table
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.policies import POLICIES
+    from driftsched.sim.studies.paper import PaperSettings, reproduce
+
+    sim = sim_config(sets, mode="microbatch", batch_size=32, batch_wait_s=0.010, profile=profile)
+    settings = build(
+        PaperSettings,
+        {
+            "requests": requests,
+            "seeds": numbers(seeds, "--seeds", int),
+            "policies": POLICIES.parse(policies),
+            "correctors": CORRECTORS.parse(correctors),
+            "gap_scale": gap_scale,
+            "sim": sim,
+        },
+        "paper settings",
+    )
+    profile_note(sim)
+    total = len(settings.seeds) * len(settings.policies) * len(settings.correctors)
+    with progress_bar() as bar:
+        task = bar.add_task("simulating", total=total)
+        result = reproduce(
+            settings, progress=lambda label: bar.update(task, advance=1, description=label)
+        )
+    console.print(
+        table(result.claims(), "The study's headline results vs driftsched (docs/paper.md)")
+    )
+    console.print(
+        table(
+            result.table()[[*COMPACT_COLUMNS, "est_rmse_tokens"]],
+            f"per scheduler, mean over seeds {settings.seeds} (all columns in paper_table.csv)",
+        )
+    )
+    oracle_note(settings.correctors)
+    written = result.write(output)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
+
+
+def sweep(
+    spec: Annotated[
+        Path | None, typer.Argument(help="TOML scenario file (optional; options override it)")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/sweep"
+    ),
+    rates: Annotated[str | None, typer.Option(help="offered rates, requests/s")] = None,
+    rate_multipliers: Annotated[
+        str | None, typer.Option(help="multiples of the workload's own rate")
+    ] = None,
+    policies: Annotated[str | None, typer.Option(help="comma list or 'all'")] = None,
+    correctors: Annotated[str | None, typer.Option(help="comma list or 'all'")] = None,
+    modes: Annotated[str | None, typer.Option(help="continuous,microbatch")] = None,
+    replicas: Annotated[str | None, typer.Option(help="comma list of replica counts")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma list of seeds")] = None,
+    generator: GeneratorOpt = None,
+    requests: RequestsOpt = None,
+    trace: WorkloadTraceOpt = None,
+    param: ParamOpt = None,
+    slo_e2e: Annotated[float | None, typer.Option(help="E2E target (s) for attainment")] = None,
+    slo_ttft: Annotated[float | None, typer.Option(help="TTFT target (s)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="local processes (default: all cores)")
+    ] = None,
+    ray: Annotated[
+        str | None, typer.Option("--ray", help="run on a Ray cluster: ADDRESS, 'auto' or 'local'")
+    ] = None,
+    sets: Sets = None,
+) -> None:
+    """A grid of simulations over load, policy, corrector, mode, replicas and seeds, in parallel
+    and resumable; one tidy table with 95% CIs over seeds, and plots against load."""
+    from driftsched.ground.console import console, table
+    from driftsched.ground.parse import parse_list
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.policies import POLICIES
+    from driftsched.sim.studies.sweep import load_spec, run_sweep
+
+    given = {
+        "rates_per_s": numbers(rates, "--rates"),
+        "rate_multipliers": numbers(rate_multipliers, "--rate-multipliers"),
+        "policies": None if policies is None else POLICIES.parse(policies),
+        "correctors": None if correctors is None else CORRECTORS.parse(correctors),
+        "modes": parse_list(modes, "--modes"),
+        "replicas": numbers(replicas, "--replicas", int),
+        "seeds": numbers(seeds, "--seeds", int),
+        "slo_e2e_s": slo_e2e,
+        "slo_ttft_s": slo_ttft,
+        "workload": _workload(generator, requests, trace, param) or None,
+        "sim": set_values(sets, "simulation config") if sets else None,
+    }
+    spec_ = load_spec(spec, {k: v for k, v in given.items() if v is not None})
+    total = len(spec_.points())
+    with progress_bar() as bar:
+        task = bar.add_task("sweep", total=total)
+        result = run_sweep(
+            spec_,
+            output,
+            workers=workers,
+            ray_address=ray,
+            progress=lambda done, n, label: bar.update(task, completed=done, description=label),
+        )
+    t = result.table()
+    cols = [
+        c
+        for c in (
+            "rate_per_s", "policy", "corrector", "mode", "replicas", "seeds", "e2e_p50_s",
+            "e2e_p99_s", "e2e_p99_s_ci_high", "ttft_p99_s", "e2e_slo_attainment",
+        )
+        if c in t.columns
+    ]  # fmt: skip
+    console.print(table(t[cols], f"{total} runs (all columns in {output}/sweep.csv)"))
+    written = result.write(output)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
+
+
+def capacity(
+    slo: Annotated[str, typer.Option(help="e.g. 'p99_e2e<=10s,p99_ttft<=2s,premium:p99_e2e<=5s'")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/capacity"
+    ),
+    policies: Annotated[str, typer.Option(help="comma list or 'all'")] = "fifo,sjf",
+    seeds: Annotated[str, typer.Option(help="comma list of seeds")] = "0,1,2",
+    confidence: Annotated[float, typer.Option(help="one-sided confidence")] = 0.95,
+    resolution: Annotated[float, typer.Option(help="relative width of the final bracket")] = 0.02,
+    target_rate: Annotated[
+        float | None, typer.Option(help="also find the fewest replicas for this rate (req/s)")
+    ] = None,
+    max_replicas: Annotated[int, typer.Option(help="give up above this many replicas")] = 64,
+    generator: GeneratorOpt = None,
+    requests: RequestsOpt = None,
+    trace: WorkloadTraceOpt = None,
+    param: ParamOpt = None,
+    sets: Sets = None,
+) -> None:
+    """Per policy: the highest sustainable arrival rate within the SLOs (and, with
+    --target-rate, the fewest replicas for it). A table and a plot of the knee."""
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, table
+    from driftsched.sim.policies import POLICIES
+    from driftsched.sim.studies.capacity import CapacityStudy, parse_slos
+    from driftsched.sim.studies.workload import Workload
+
+    study = CapacityStudy(
+        workload=build(Workload, _workload(generator, requests, trace, param), "workload"),
+        policies=POLICIES.parse(policies),
+        slos=parse_slos(slo),
+        seeds=numbers(seeds, "--seeds", int),
+        sim=set_values(sets, "simulation config"),
+        confidence=confidence,
+        resolution=resolution,
+        target_rate_per_s=target_rate,
+        max_replicas=max_replicas,
+    )
+    with progress_bar() as bar:
+        task = bar.add_task("capacity", total=len(study.policies))
+
+        def step(policy, done, total):
+            bar.update(task, completed=done, description=f"searching {policy or 'done'}")
+
+        result = study.run(progress=step)
+    console.print(table(result.summary, result.title))
+    written = result.write(output)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
+
+
+def report(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="a run, compare, paper, sweep, capacity or validate output folder"),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default FOLDER/report.html)")
+    ] = None,
+) -> None:
+    """One self-contained HTML page (tables and figures embedded) of an output folder."""
+    from driftsched.ground.console import console
+    from driftsched.sim.studies.report import write_report
+
+    path = write_report(folder, output)
+    console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+
+
+#: the top-level study commands, as ``driftsched <name>``
+COMMANDS = {"paper": paper, "sweep": sweep, "capacity": capacity, "report": report}

@@ -1,0 +1,91 @@
+"""``driftsched validate``: sampled scenarios live on vLLM and in the simulator, compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftsched.cli.common import Seed, Sets, progress_bar, set_values
+
+app = typer.Typer(
+    help="Re-run sampled scenarios live on vLLM; measure the simulator's error.",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
+def val_run(
+    output: Annotated[Path, typer.Option("--output", "-o", help="report folder")],
+    profile: Annotated[
+        str, typer.Option(help="measured profile of the live engine")
+    ] = "cpu-tiny-llama",
+    scenarios: Annotated[int, typer.Option(help="how many scenarios to sample (K)")] = 6,
+    policies: Annotated[str | None, typer.Option(help="comma list (default: all five)")] = None,
+    correctors: Annotated[str | None, typer.Option(help="comma list (default: none,ewma)")] = None,
+    modes: Annotated[str | None, typer.Option(help="continuous,microbatch")] = None,
+    loads: Annotated[str | None, typer.Option(help="load levels x capacity, e.g. 0.8,1.5")] = None,
+    slices: Annotated[str | None, typer.Option(help="trace slices (seeds), e.g. 0,1")] = None,
+    requests: Annotated[int | None, typer.Option(help="requests per scenario")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="trace to slice (default: the study's)")
+    ] = None,
+    seed: Seed = 0,
+    max_p50_error: Annotated[
+        float | None,
+        typer.Option(help="exit 3 if any scenario's E2E P50 relative error exceeds this"),
+    ] = None,
+    max_p99_error: Annotated[
+        float | None,
+        typer.Option(help="exit 3 if any scenario's E2E P99 relative error exceeds this"),
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="per-scenario wall-clock limit")] = 900.0,
+    repeat_live: Annotated[
+        bool, typer.Option(help="run each scenario live twice: report the live-vs-live noise floor")
+    ] = False,
+    sets: Sets = None,
+) -> None:
+    """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console
+    from driftsched.ground.parse import parse_list
+    from driftsched.validate.report import figures
+    from driftsched.validate.runner import ValidateSettings, check_gates, run
+
+    grid = {
+        "policies": parse_list(policies, "--policies"),
+        "correctors": parse_list(correctors, "--correctors"),
+        "modes": parse_list(modes, "--modes"),
+        "loads": parse_list(loads, "--loads", float),
+        "slices": parse_list(slices, "--slices", int),
+        "requests": requests,
+        "trace": str(trace) if trace else None,
+        "scenarios": scenarios,
+        "seed": seed,
+    }
+    grid = {k: v for k, v in grid.items() if v is not None}
+    grid.update(set_values(sets, "validation grid"))
+    settings = build(
+        ValidateSettings,
+        {"profile": profile, "grid": grid, "timeout_s": timeout_s, "repeat_live": repeat_live},
+        "validate settings",
+    )
+    console.print("starting the live vLLM engine in-process")
+    with progress_bar("scenario {task.completed}/{task.total}", transient=False) as bar:
+        task = bar.add_task("validating", total=min(settings.grid.scenarios, 10**6))
+        report = run(
+            output,
+            settings,
+            progress=lambda k, n, key: bar.update(task, completed=k, total=n, description=key),
+        )
+    figures(output, report)
+    s = report.get("summary", {})
+    console.print(
+        f"E2E P50 error {s.get('e2e_p50_rel_error', float('nan')):.1%}, P99 "
+        f"{s.get('e2e_p99_rel_error', float('nan')):.1%}; TTFT P50 "
+        f"{s.get('ttft_p50_rel_error', float('nan')):.1%}; ranking tau "
+        f"{s.get('ranking_agreement')}; report: {output}/report.md",
+        soft_wrap=True,
+    )
+    check_gates(report, max_p50_error, max_p99_error)
