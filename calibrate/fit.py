@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from driftsched.sim.costmodel import FEATURES
+from driftsched.sim.costmodel import FEATURES, design_matrix
 from scipy.optimize import nnls
 
 from driftsched.ground.errors import InputError
@@ -46,21 +46,6 @@ def regime(frame: pd.DataFrame) -> np.ndarray:
     has_p = frame["prefill_tokens"].to_numpy() > 0
     has_d = frame["decode_requests"].to_numpy() > 0
     return np.where(has_p & has_d, "mixed", np.where(has_p, "prefill", "decode"))
-
-
-def design(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """The design matrix: one column per feature (``const`` is ones; ``decode_requests_small``
-    is derived from ``decode_requests``)."""
-    from driftsched.sim.costmodel import SMALL_BATCH
-
-    derived = {
-        "const": lambda: np.ones(len(frame)),
-        "decode_requests_small": lambda: np.minimum(
-            frame["decode_requests"].to_numpy(dtype=np.float64), SMALL_BATCH
-        ),
-    }
-    cols = [derived[f]() if f in derived else frame[f].to_numpy(dtype=np.float64) for f in features]
-    return np.column_stack(cols)
 
 
 def quality(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -99,7 +84,7 @@ class FitReport:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         features = list(self.coefficients)
-        return design(frame, features) @ np.array([self.coefficients[f] for f in features])
+        return design_matrix(frame, features) @ np.array([self.coefficients[f] for f in features])
 
 
 def check_raw(frame: pd.DataFrame, source: str) -> None:
@@ -152,7 +137,7 @@ def fit(
     is_test = frame["episode"].isin(held).to_numpy()
     train, test = frame[~is_test].copy(), frame[is_test].copy()
     y = train["duration_s"].to_numpy(dtype=np.float64)
-    x = design(train, features)
+    x = design_matrix(train, features)
     coef = _nnls_relative(x, y, len(features))
     residual = (x @ coef) / y - 1.0
     spread = 1.4826 * np.median(np.abs(residual - np.median(residual)))
@@ -195,14 +180,8 @@ def plot_fit(report: FitReport):
 
 
 def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
-    """A measured :class:`~driftsched.sim.costmodel.Profile` from a fit and its raw folder."""
-    from driftsched.sim.costmodel import (
-        FEATURES,
-        PROFILE_SCHEMA_VERSION,
-        EngineSettings,
-        Profile,
-        Provenance,
-    )
+    """A measured :class:`~driftsched.sim.profile.Profile` from a fit and its raw folder."""
+    from driftsched.sim.profile import EngineSettings, Profile, Provenance
 
     s = env.get("settings", {})
     model = s.get("model", "unknown")
@@ -223,11 +202,9 @@ def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
         dtype=s.get("dtype", "?"),
     )
     m = report.metrics()
-    return Profile(
-        schema_version=PROFILE_SCHEMA_VERSION,
+    return Profile.build(
         name=name,
-        coefficients={k: float(f"{v:.6g}") for k, v in report.coefficients.items()},
-        units={k: FEATURES[k][0] for k in report.coefficients},
+        coefficients=report.coefficients,
         engine=engine,
         provenance=Provenance(
             kind="measured",
@@ -251,7 +228,7 @@ def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
             "features": list(report.coefficients),
             "train_outliers_set_aside": int(report.train.get("outlier", pd.Series([])).sum()),
         },
-        overheads_s={k: float(f"{v:.6g}") for k, v in overheads.items()},
+        overheads_s=overheads,
     )
 
 

@@ -28,13 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from driftsched.sim.costmodel import (
-    FEATURES,
-    PROFILE_SCHEMA_VERSION,
-    EngineSettings,
-    Profile,
-    Provenance,
-)
+from driftsched.sim.profile import EngineSettings, Profile, Provenance
 from pydantic import Field
 
 from driftsched.ground.config import Config
@@ -277,11 +271,9 @@ def derive_prior(
     num_blocks = int(kv_gib * 2**30 // (block_size * kv_per_token))
     slug = arch.name.split("/")[-1].lower().removesuffix("-chat")
     slug += f"-tp{tp}" if tp > 1 else ""
-    return Profile(
-        schema_version=PROFILE_SCHEMA_VERSION,
+    return Profile.build(
         name=name or f"{gpu.lower()}-{slug}-prior",
-        coefficients={k: float(f"{v:.6g}") for k, v in coefficients.items()},
-        units={k: FEATURES[k][0] for k in coefficients},
+        coefficients=coefficients,
         engine=EngineSettings(
             block_size=block_size,
             num_gpu_blocks=num_blocks,

@@ -25,7 +25,7 @@ _LAZY = {
     "parse_slos": ("driftsched.sim.studies.capacity", "parse_slos"),
     "compare": ("driftsched.sim.studies.compare", "compare"),
     "SimConfig": ("driftsched.sim.config", "SimConfig"),
-    "load_profile": ("driftsched.sim.costmodel", "load_profile"),
+    "load_profile": ("driftsched.sim.profile", "load_profile"),
     "reproduce_paper": ("driftsched.sim.studies.paper", "reproduce"),
     "simulate": ("driftsched.sim.simulation", "simulate"),
     "SweepSpec": ("driftsched.sim.studies.sweep", "SweepSpec"),

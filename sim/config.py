@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from driftsched.sim.correctors import CORRECTORS
-from driftsched.sim.costmodel import DEFAULT_PROFILE
 from driftsched.sim.jobclass import JobClassConfig
 from driftsched.sim.policies import POLICIES
+from driftsched.sim.profile import DEFAULT_PROFILE
 from driftsched.sim.router import ROUTERS
 from pydantic import Field, field_validator
 

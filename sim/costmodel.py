@@ -1,29 +1,31 @@
-"""The engine step-time cost model: a versioned *profile* (data) and a narrow predictor (code).
+"""The engine step-time cost model: one feature table, read by prediction and by fitting.
 
-``CostModel.step_time(shape) -> seconds`` is all the simulator asks. The ``linear-v1`` form is
+``CostModel(profile).step_seconds(shape, admitted)`` is all the simulator asks: the full time of
+one engine step of that :class:`BatchShape`, overheads outside the engine step included. The
+``linear-v1`` form is
 
-    step_s = sum(coefficients[f] * feature_f(shape))
+    step_s = max(0, sum(coefficients[f] * feature_f(shape)))        (the engine step)
+           + output_per_step_s + output_per_request_s * requests   (the profile's overheads)
+           + admission_s * requests admitted this step
 
-over the features in :data:`FEATURES` (a profile may use any subset). Fitting lives apart, in
-``driftsched.calibrate``; priors for hardware we do not have come from
-``driftsched.calibrate.prior``. Profiles are JSON files looked up by name (bundled under
-``sim/profiles/``) or by path.
+over the features in :data:`FEATURES`; a profile uses any subset. Each feature is written once,
+as an expression over the shape's fields that holds for plain numbers and for numpy arrays:
+:class:`CostModel` compiles the profile's terms into one function when it is built (so a step
+costs one call and no loop), and :func:`design_matrix` evaluates the same expressions over a
+table of measured steps for fitting (``driftsched.calibrate.fit``). Profiles — the data — are
+:mod:`driftsched.sim.profile`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
-from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+import numpy as np
 
-from driftsched.ground.config import Config
-from driftsched.ground.errors import InputError, UnknownNameError
+if TYPE_CHECKING:
+    from driftsched.sim.profile import Profile
 
-PROFILE_SCHEMA_VERSION = 1
 #: the batch-size threshold of the ``decode_requests_small`` feature
 SMALL_BATCH = 16
 
@@ -52,18 +54,30 @@ class BatchShape(NamedTuple):
         return self.prefill_requests + self.decode_requests
 
 
-#: feature name -> (unit of its coefficient, function of the shape)
-FEATURES = {
-    "const": ("s/step", lambda s: 1.0),
-    "prefill_tokens": ("s/token", lambda s: s.prefill_tokens),
-    "prefill_attention": ("s/token-pair", lambda s: s.prefill_attention),
-    "prefill_requests": ("s/request", lambda s: s.prefill_requests),
-    "decode_requests": ("s/request", lambda s: s.decode_requests),
-    "decode_context_tokens": ("s/token", lambda s: s.decode_context_tokens),
+class Feature(NamedTuple):
+    """One term of the form: the unit of its coefficient, and its value as an expression over
+    :class:`BatchShape` field names (``minimum`` and ``SMALL_BATCH`` available)."""
+
+    unit: str
+    expr: str
+
+
+#: feature name -> unit and expression, in the order terms are summed
+FEATURES: dict[str, Feature] = {
+    "const": Feature("s/step", "1.0"),
+    "prefill_tokens": Feature("s/token", "prefill_tokens"),
+    "prefill_attention": Feature("s/token-pair", "prefill_attention"),
+    "prefill_requests": Feature("s/request", "prefill_requests"),
+    "decode_requests": Feature("s/request", "decode_requests"),
+    "decode_context_tokens": Feature("s/token", "decode_context_tokens"),
     # the first SMALL_BATCH decoding sequences cost more each than later ones (concave batch
     # cost: per-sequence work amortises over a batch); see docs/calibrate.md
-    "decode_requests_small": ("s/request", lambda s: min(s.decode_requests, SMALL_BATCH)),
+    "decode_requests_small": Feature("s/request", "minimum(decode_requests, SMALL_BATCH)"),
 }
+#: the one feature that changes within a run of decode-only steps (each step adds one context
+#: token per decoding request); every other feature is constant over such a run, which is what
+#: makes :meth:`CostModel.run_seconds` a closed form
+RUN_GROWTH_FEATURE = "decode_context_tokens"
 
 
 def chunk_attention(chunk_tokens: int, context_tokens: int) -> float:
@@ -71,125 +85,80 @@ def chunk_attention(chunk_tokens: int, context_tokens: int) -> float:
     return chunk_tokens * context_tokens + chunk_tokens * (chunk_tokens + 1) / 2
 
 
-class EngineSettings(Config):
-    """The engine configuration a profile was measured (or derived) with."""
-
-    block_size: int = Field(16, ge=1)
-    num_gpu_blocks: int = Field(ge=2, description="KV-cache capacity in blocks (incl. null)")
-    max_num_seqs: int = Field(256, ge=1)
-    max_num_batched_tokens: int = Field(2048, ge=1)
-    max_model_len: int = Field(2048, ge=1)
-    enable_chunked_prefill: bool = True
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    dtype: str = "float16"
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.max_num_batched_tokens < self.max_num_seqs:
-            raise ValueError("max_num_batched_tokens must be >= max_num_seqs (vLLM requires it)")
-        if not self.enable_chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
-            raise ValueError(
-                "without chunked prefill, max_num_batched_tokens must be >= "
-                "max_model_len (vLLM requires it)"
-            )
-        if self.num_gpu_blocks - 1 < -(-self.max_model_len // self.block_size):
-            raise ValueError("the KV cache cannot hold one request of max_model_len tokens")
-        return self
+def design_matrix(columns, features: list[str]) -> np.ndarray:
+    """One float64 column per feature, evaluated from :data:`FEATURES` over ``columns`` (a
+    DataFrame or a mapping of shape-field name -> array, one row per step)."""
+    n = len(columns[BatchShape._fields[0]])
+    scope = {f: np.asarray(columns[f], dtype=np.float64) for f in BatchShape._fields}
+    scope.update(minimum=np.minimum, SMALL_BATCH=SMALL_BATCH)
+    cols = [np.broadcast_to(eval(FEATURES[f].expr, {}, scope), (n,)) for f in features]  # noqa: S307
+    return np.column_stack(cols).astype(np.float64) if cols else np.empty((n, 0))
 
 
-class Provenance(Config):
-    kind: Literal["prior", "measured"]
-    hardware: str
-    model: str
-    engine: str = "vllm"
-    engine_version: str | None = None
-    date: str
-    method: str = Field(description="how the coefficients were obtained")
-    details: dict = Field(default_factory=dict)
+def _compile(coefficients: dict[str, float], overheads: dict[str, float]):
+    """``(step_time, step_seconds)`` for these coefficients: the non-zero terms of
+    :data:`FEATURES`, in table order, as literals (a zero term adds exactly nothing)."""
+    terms = [
+        repr(c) if FEATURES[name].expr == "1.0" else f"{c!r} * ({FEATURES[name].expr})"
+        for name, c in ((n, coefficients.get(n, 0.0)) for n in FEATURES)
+        if c != 0.0
+    ]
+    fields = ", ".join(BatchShape._fields)
+    step = overheads.get("output_per_step_s", 0.0)
+    request = overheads.get("output_per_request_s", 0.0)
+    admission = overheads.get("admission_s", 0.0)
+    source = f"""
+def step_time(shape):
+    {fields} = shape
+    t = {" + ".join(terms) or "0.0"}
+    return t if t > 0.0 else 0.0
 
-
-class Profile(Config):
-    """A versioned, self-describing cost-model profile."""
-
-    schema_version: int
-    name: str
-    model_form: Literal["linear-v1"] = "linear-v1"
-    coefficients: dict[str, float]
-    units: dict[str, str] = Field(default_factory=dict)
-    engine: EngineSettings
-    provenance: Provenance
-    fit_quality: dict | None = None
-    overheads_s: dict[str, float] = Field(
-        default_factory=dict,
-        description="fixed per-request times outside engine steps (admission, detokenise, ...)",
-    )
-
-    @field_validator("schema_version")
-    @classmethod
-    def _version(cls, v: int) -> int:
-        if v != PROFILE_SCHEMA_VERSION:
-            raise ValueError(
-                f"profile schema version {v} is not supported; expected {PROFILE_SCHEMA_VERSION}"
-            )
-        return v
-
-    @field_validator("coefficients")
-    @classmethod
-    def _known(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(FEATURES))
-        if unknown:
-            raise ValueError(f"unknown feature {unknown[0]!r}; known: {', '.join(FEATURES)}")
-        return v
-
-    @property
-    def kind(self) -> str:
-        return self.provenance.kind
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
-
-    def write(self, path: str | Path) -> Path:
-        from driftsched.ground.atomic import write_text
-
-        write_text(path, self.to_json())
-        return Path(path)
+def step_seconds(shape, admitted=0):
+    {fields} = shape
+    t = {" + ".join(terms) or "0.0"}
+    if not t > 0.0:
+        t = 0.0
+    if prefill_requests:
+        return t + ({step!r} + {request!r} * (prefill_requests + decode_requests)
+                    + {admission!r} * admitted)
+    return t + {step!r} + {request!r} * decode_requests
+"""
+    scope = {"minimum": min, "SMALL_BATCH": SMALL_BATCH}
+    exec(compile(source, "<driftsched cost model>", "exec"), scope)  # noqa: S102
+    return scope["step_time"], scope["step_seconds"]
 
 
 class CostModel:
-    """Predicts step durations from a :class:`Profile` (linear-v1)."""
+    """Predicts step durations from a :class:`~driftsched.sim.profile.Profile` (linear-v1).
 
-    def __init__(self, profile: Profile):
+    ``overheads=False`` leaves out the profile's times outside the engine step (the
+    ``overheads`` simulation setting)."""
+
+    def __init__(self, profile: Profile, overheads: bool = True):
         self.profile = profile
         c = profile.coefficients
-        self._c = tuple(c.get(name, 0.0) for name in FEATURES)
-
-    def step_time(self, shape: BatchShape) -> float:
-        """Seconds for one engine step of this shape (never negative)."""
-        c0, c_pt, c_pa, c_pr, c_dr, c_dc, c_ds = self._c
-        dr = shape.decode_requests
-        t = (
-            c0
-            + c_pt * shape.prefill_tokens
-            + c_pa * shape.prefill_attention
-            + c_pr * shape.prefill_requests
-            + c_dr * dr
-            + c_dc * shape.decode_context_tokens
-            + c_ds * (dr if dr < SMALL_BATCH else SMALL_BATCH)
+        self.coefficients = {name: c.get(name, 0.0) for name in FEATURES}
+        self._growth = self.coefficients[RUN_GROWTH_FEATURE]
+        self.step_time, self.step_seconds = _compile(
+            self.coefficients, profile.overheads_s if overheads else {}
         )
-        return t if t > 0.0 else 0.0
+
+    # step_time(shape) -> seconds: the engine step alone (never negative)
+    # step_seconds(shape, admitted=0) -> seconds: the step plus the profile's overheads around
+    # it; ``admitted`` counts the requests the step admits (each pays ``admission_s``)
 
     @property
     def closed_form_runs(self) -> bool:
         """Whether :meth:`run_seconds` is exact: no coefficient is negative, so no step time is
         ever clipped at zero."""
-        return all(c >= 0.0 for c in self._c)
+        return all(c >= 0.0 for c in self.coefficients.values())
 
     def run_seconds(self, first_s: float, decode_requests: int, steps: int) -> float:
         """Seconds for ``steps`` consecutive decode-only steps with ``decode_requests`` decoding,
-        the first lasting ``first_s`` (its step time plus overheads), each later one with one
-        more context token per decoding request (and the same overheads):
+        the first lasting ``first_s`` (its :meth:`step_seconds`), each later one with one more
+        context token per decoding request (and the same overheads):
         ``steps * first_s + c_ctx * decode_requests * steps * (steps - 1) / 2``."""
-        growth = self._c[5] * decode_requests
+        growth = self._growth * decode_requests
         return steps * first_s + growth * (steps * (steps - 1) / 2)
 
     def steps_within(self, first_s: float, decode_requests: int, seconds: float) -> int:
@@ -198,7 +167,7 @@ class CostModel:
         if seconds <= 0.0:
             return 1
         a = first_s
-        g = self._c[5] * decode_requests
+        g = self._growth * decode_requests
         if g > 0.0:  # g/2 k^2 + (a - g/2) k >= seconds
             b = a - g / 2
             k = int((-b + math.sqrt(b * b + 2 * g * seconds)) / g)
@@ -213,42 +182,3 @@ class CostModel:
         while k * a + g * (k * (k - 1) / 2) < seconds:
             k += 1
         return k
-
-
-def bundled_profiles() -> list[str]:
-    """Names of the profiles shipped with driftsched."""
-    folder = resources.files("driftsched.sim") / "profiles"
-    return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
-    )
-
-
-DEFAULT_PROFILE = "l4-qwen1.5-1.8b-prior"
-
-
-def parse_profile(text: str, source: str) -> Profile:
-    """Parse profile JSON text; one-line :class:`InputError` naming ``source`` on problems."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{source}: not valid JSON: {exc}") from None
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(profile)"
-        raise InputError(f"{source}: field {field!r}: {err['msg']}") from None
-
-
-def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
-    """Load a bundled profile by name, or a profile file by path."""
-    path = Path(name_or_path)
-    if path.suffix == ".json" or path.exists():
-        if not path.is_file():
-            raise InputError(f"{path}: no such profile file")
-        return parse_profile(path.read_text(), str(path))
-    names = bundled_profiles()
-    if str(name_or_path) not in names:
-        raise UnknownNameError("profile", str(name_or_path), names)
-    text = (resources.files("driftsched.sim") / "profiles" / f"{name_or_path}.json").read_text()
-    return parse_profile(text, f"profile {name_or_path}")

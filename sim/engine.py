@@ -21,18 +21,21 @@ Semantics (vLLM ``vllm/v1/core/sched/scheduler.py`` and ``kv_cache_manager.py``,
    token (the first at the end of the step that completes its prefill); it finishes at the end
    of the step that produces its ``target_tokens``-th token, and its blocks are freed.
 
-This module holds the request state, the plan types and :class:`ReferenceEngine`, a literal
-per-request implementation. :mod:`driftsched.sim.fastengine` gives the same plans step for step
-while doing work only for requests whose state changes.
+This module holds the request state, the plan types, the :class:`Engine` protocol every driver
+relies on, and :class:`ReferenceEngine`, a literal per-request implementation.
+:mod:`driftsched.sim.fastengine` gives the same plans step for step while doing work only for
+requests whose state changes, and fast-forwards over runs of decode-only steps.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from driftsched.sim.costmodel import BatchShape, EngineSettings, chunk_attention
+from driftsched.sim.costmodel import BatchShape, chunk_attention
 from driftsched.sim.kvcache import BlockPool, blocks_for
+from driftsched.sim.profile import EngineSettings
 
 WAITING, PREFILL, DECODE, FINISHED = "waiting", "prefill", "decode", "finished"
 
@@ -55,13 +58,6 @@ class EngineRequest:
     num_blocks: int = 0
     num_preemptions: int = 0
     phase: str = WAITING
-    # fast-engine bookkeeping for decoding requests: counters are c0/o0 at tick t0 and grow by
-    # one per step; gen invalidates stale heap entries.
-    t0: int = 0
-    c0: int = 0
-    o0: int = 0
-    gen: int = 0
-    run_seq: int = 0  # position in running order (set on each admission; increasing)
 
     @property
     def num_tokens(self) -> int:
@@ -107,8 +103,37 @@ class StepOutcome:
     finished: list[EngineRequest]
 
 
+class Engine(Protocol):
+    """What a driver asks of an engine model; both engines implement it, so the SimPy driver
+    (and any other) never asks which one it has.
+
+    ``add`` queues a request; ``schedule`` plans one step (and allocates its KV blocks);
+    ``run_length(plan, limit)`` says how many steps of the plan's shape may run as one event
+    (1 for an engine that cannot fast-forward, or for a plan that does not only decode);
+    ``complete(plan, steps)`` applies that many steps and reports first tokens and finishes.
+    """
+
+    settings: EngineSettings
+    pool: BlockPool
+    waiting: deque
+    running: dict
+
+    def add(self, index: int, prompt_tokens: int, target_tokens: int) -> EngineRequest: ...
+
+    def has_work(self) -> bool: ...
+
+    def schedule(self) -> StepPlan: ...
+
+    def run_length(self, plan: StepPlan, limit: int) -> int: ...
+
+    def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome: ...
+
+
 class EngineBase:
     """Queues, block pool and the parts of the algorithm both engines share."""
+
+    #: the request state this engine keeps (an engine may extend it with its own bookkeeping)
+    request_type: type[EngineRequest] = EngineRequest
 
     def __init__(self, settings: EngineSettings):
         if settings.max_num_batched_tokens < settings.max_num_seqs:
@@ -119,12 +144,13 @@ class EngineBase:
         self.waiting: deque[EngineRequest] = deque()
         self.running: dict[int, EngineRequest] = {}  # insertion-ordered: running order
         self.tick = 0
-        self._run_seq = 0
 
-    def add(self, req: EngineRequest) -> None:
-        """Queue a new request at the tail of the waiting queue."""
-        req.phase = WAITING
+    def add(self, index: int, prompt_tokens: int, target_tokens: int) -> EngineRequest:
+        """Queue a new request (``index`` unique among the engine's requests) at the tail of
+        the waiting queue; returns the engine's state object for it."""
+        req = self.request_type(index, prompt_tokens, target_tokens)
         self.waiting.append(req)
+        return req
 
     def has_work(self) -> bool:
         return bool(self.running or self.waiting)
@@ -135,7 +161,6 @@ class EngineBase:
         req.num_computed_tokens = 0
         req.num_preemptions += 1
         req.phase = WAITING
-        req.gen += 1
         self.waiting.appendleft(req)
 
     def _allocate(self, req: EngineRequest, new_tokens: int) -> bool:
@@ -185,18 +210,19 @@ class EngineBase:
                 break
             self.waiting.popleft()
             req.phase = PREFILL
-            req.run_seq = self._run_seq
-            self._run_seq += 1
+            self._admitted(req)
             self.running[req.index] = req
             plan.chunks.append((req, new))
             plan.admitted.append(req)
             budget -= new
 
+    def _admitted(self, req: EngineRequest) -> None:
+        """Hook: ``req`` just left the waiting queue for the running set."""
+
     def _finish(self, req: EngineRequest, outcome: StepOutcome) -> None:
         self.pool.give(req.num_blocks)
         req.num_blocks = 0
         req.phase = FINISHED
-        req.gen += 1
         del self.running[req.index]
         outcome.finished.append(req)
 
@@ -228,7 +254,12 @@ class ReferenceEngine(EngineBase):
             self._schedule_waiting(budget, plan)
         return plan.finalise()
 
-    def complete(self, plan: StepPlan) -> StepOutcome:
+    def run_length(self, plan: StepPlan, limit: int) -> int:
+        """Always 1: the reference engine runs step by step."""
+        return 1
+
+    def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome:
+        assert steps == 1, "the reference engine runs one step at a time"
         outcome = StepOutcome([], [])
         for req in plan.decodes:
             self._advance(req, 1, outcome)

@@ -27,6 +27,7 @@ total duration has a closed form (see :meth:`driftsched.sim.costmodel.CostModel.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 from driftsched.sim.engine import (
     DECODE,
@@ -39,31 +40,52 @@ from driftsched.sim.engine import (
 from driftsched.sim.kvcache import blocks_for
 
 
-def _run_seq(req: EngineRequest) -> int:
+@dataclass(slots=True, eq=False)
+class FastRequest(EngineRequest):
+    """:class:`EngineRequest` plus the fast engine's bookkeeping. While decoding, the counters
+    are ``c0``/``o0`` at tick ``t0`` and grow by one per step; ``gen`` changes whenever the
+    request starts or stops decoding, so heap entries of an earlier run are recognised as stale
+    (an entry is live only while its ``gen`` matches and the request decodes)."""
+
+    t0: int = 0
+    c0: int = 0
+    o0: int = 0
+    gen: int = 0
+    run_seq: int = 0  # position in running order (set on each admission; increasing)
+
+
+def _run_seq(req: FastRequest) -> int:
     return req.run_seq
 
 
 class FastEngine(EngineBase):
+    request_type = FastRequest
+
     def __init__(self, settings):
         super().__init__(settings)
-        self._finish_heap: list[tuple[int, int, int, EngineRequest]] = []
+        self._run_seq = 0
+        self._finish_heap: list[tuple[int, int, int, FastRequest]] = []
         self._decoding = 0  # number of decoding requests
         self._base = 0  # sum over decoding requests of (c0 - t0)
         # decoders by (c0 - t0) % block_size: which need a block at which tick
-        self._by_residue: list[dict[int, EngineRequest]] = [{} for _ in range(self.block_size)]
+        self._by_residue: list[dict[int, FastRequest]] = [{} for _ in range(self.block_size)]
         self._counts = [0] * self.block_size  # len() of each residue table, for fast sums
         # running requests still prefilling, in running order (they are its tail)
-        self._prefilling: dict[int, EngineRequest] = {}
+        self._prefilling: dict[int, FastRequest] = {}
+
+    def _admitted(self, req: FastRequest) -> None:
+        req.run_seq = self._run_seq
+        self._run_seq += 1
 
     # -- decode bookkeeping -------------------------------------------------------------
-    def _materialise(self, req: EngineRequest) -> None:
+    def _materialise(self, req: FastRequest) -> None:
         """Write a decoding request's counters (and blocks held) for the current tick."""
         steps = self.tick - req.t0
         req.num_computed_tokens = req.c0 + steps
         req.num_output_tokens = req.o0 + steps
         req.num_blocks = blocks_for(req.num_computed_tokens, self.block_size)
 
-    def _start_decoding(self, req: EngineRequest, tick: int) -> None:
+    def _start_decoding(self, req: FastRequest, tick: int) -> None:
         """``req`` decodes from ``tick`` on (its counters are current for that tick)."""
         req.gen += 1
         req.t0, req.c0, req.o0 = tick, req.num_computed_tokens, req.num_output_tokens
@@ -76,7 +98,7 @@ class FastEngine(EngineBase):
             self._finish_heap, (tick + req.target_tokens - req.o0 - 1, req.index, req.gen, req)
         )
 
-    def _stop_decoding(self, req: EngineRequest) -> None:
+    def _stop_decoding(self, req: FastRequest) -> None:
         self._decoding -= 1
         self._base -= req.c0 - req.t0
         r = (req.c0 - req.t0) % self.block_size
@@ -107,7 +129,7 @@ class FastEngine(EngineBase):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def _due(self, heap: list, tick: int) -> list[EngineRequest]:
+    def _due(self, heap: list, tick: int) -> list[FastRequest]:
         out = []
         while heap and heap[0][0] <= tick:
             due, _, gen, req = heapq.heappop(heap)
@@ -174,7 +196,7 @@ class FastEngine(EngineBase):
         size = self.block_size
         needing = sorted(self._by_residue[-tick % size].values(), key=_run_seq)
         free, allocated = self.pool.free, 0
-        victims: list[EngineRequest] = []
+        victims: list[FastRequest] = []
         tail = reversed(self.running.values())
         for req in needing:
             if victims and req.run_seq >= victims[-1].run_seq:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from driftsched.sim import metrics
-from driftsched.sim.jobclass import CLASSES
 from driftsched.sim.studies import plots
 
 from driftsched.ground.atomic import atomic_path, write_json
@@ -36,44 +34,8 @@ class SimResult:
 
     @classmethod
     def from_run(cls, run, trace) -> SimResult:
-        from driftsched.sim.simulation import as_numpy
-
         f, cfg = run.frame, run.config
-        # the run's typed arrays become the records' columns as they are: views, no copies (the
-        # run is over, nothing writes them again), so a big run never holds its records twice
-        t = {k: as_numpy(v) for k, v in run.times.items()}
-        arrival, out = run.arrival_s, run.output_tokens
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tpot = np.where(out > 1, (t["finish_s"] - t["first_token_s"]) / (out - 1), np.nan)
-        columns = {
-            "request_id": f["request_id"],
-            "tenant": f["tenant"],
-            "tier": f["tier"],
-            "category": f["category"],
-            "arrival_s": arrival,
-            **t,
-            "queue_wait_s": t["dispatch_s"] - arrival,
-            "ttft_s": t["first_token_s"] - arrival,
-            "e2e_s": t["done_s"] - arrival,
-            "tpot_s": tpot,
-            "prompt_tokens": run.prompt_tokens,
-            "output_tokens": out,
-            "estimate_tokens": as_numpy(run.estimate),
-            "est_class": pd.Categorical.from_codes(as_numpy(run.est_class), categories=CLASSES),
-            "true_class": pd.Categorical.from_codes(
-                cfg.job_classes.codes(run.prompt_tokens, out), categories=CLASSES
-            ),
-            "preemptions": as_numpy(run.preemptions),
-            "generated_tokens": as_numpy(run.generated),
-            "dispatch_order": as_numpy(run.dispatch_order),
-            "batch_id": as_numpy(run.batch_id),
-            "replica": as_numpy(run.replica_of),
-            "finished": ~np.isnan(t["done_s"]),
-        }
-        for slo in ("ttft_slo_s", "e2e_slo_s"):
-            if slo in f.columns:
-                columns[slo] = f[slo].to_numpy()
-        rec = pd.DataFrame(columns, copy=False)
+        rec = run.records(trace)
         series = run.series.frame()
         corr = run.corrector_series.frame()
         meta = {

@@ -1,11 +1,11 @@
-"""The SimPy driver. It only moves time: the gateway and the engine are pure state machines.
+"""The SimPy driver. It only moves time: the gateway, the dispatcher and the engines are pure
+state machines, and this module is the clock that drives them.
 
-Processes: *arrivals* (admit each request at its ``arrival_s``), one *engine* loop per replica
+Processes: *arrivals* (admit each request at its ``arrival_s``), one *engine loop* per replica
 (schedule a step, hold for its cost-model duration, complete it) and, in ``microbatch`` mode,
-one *worker* per replica that forms batches from the shared queue. In ``continuous`` mode
-dispatch is a plain call made on every arrival and every finish: while some replica has fewer
-than ``max_concurrency`` requests in flight, the policy's next request goes to the replica the
-router picks among those with room.
+one *batcher* per replica that waits on what :meth:`Dispatcher.form
+<driftsched.sim.dispatcher.Dispatcher.form>` asks for. In ``continuous`` mode the dispatcher's
+``fill`` is a plain call made on every arrival and every finish.
 
 No wall clock and no randomness inside: the same trace and config give identical records.
 Events at equal times are ordered by SimPy's event counter (scheduling order).
@@ -21,43 +21,42 @@ import numpy as np
 import pandas as pd
 import simpy
 from driftsched.sim.config import SimConfig
-from driftsched.sim.costmodel import CostModel, EngineSettings, Profile, load_profile
-from driftsched.sim.engine import EngineRequest, ReferenceEngine
+from driftsched.sim.costmodel import CostModel
+from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, ReplicaSlot
+from driftsched.sim.engine import Engine, EngineRequest, ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.gateway import Gateway
-from driftsched.sim.jobclass import CLASSES
+from driftsched.sim.profile import EngineSettings, Profile, load_profile
+from driftsched.sim.records import CLASS_CODES, RecordBook
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
-from driftsched.sim.router import make_router
+from driftsched.sim.timeseries import CorrectorLog, SeriesLog
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
 from driftsched.ground.errors import InputError
 
-NAN = float("nan")
+#: ``engine_impl`` -> engine class (both implement :class:`~driftsched.sim.engine.Engine`)
+ENGINES: dict[str, type] = {"fast": FastEngine, "reference": ReferenceEngine}
 ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
 #: arrivals this close after a step boundary count as arriving before it (see engine_loop)
 TIE_S = 1e-9
 
 
 class Replica:
-    """One engine replica: its engine state machine and the driver's counters for it."""
+    """One engine replica: its engine, its dispatcher slot, and the driver's counters."""
 
-    def __init__(self, replica_id: int, engine, env: simpy.Environment):
+    def __init__(self, replica_id: int, engine: Engine, env: simpy.Environment):
         self.replica_id, self.engine = replica_id, engine
-        self.in_engine = 0  # dispatched to this replica and not finished
-        self.wake = env.event()
+        self.slot = ReplicaSlot(replica_id, engine.pool)
+        self.wake = env.event()  # the engine loop waits on it while the engine is idle
+        self.batch_done = env.event()  # microbatch: the batcher waits on it
         self.events = self.steps = 0  # engine iterations; engine steps simulated
         self.busy_s = 0.0
-        self.batch_done, self.batch_left = None, 0  # microbatch mode
-
-    @property
-    def kv_utilisation(self) -> float:
-        return self.engine.pool.used / self.engine.pool.capacity
 
 
 class Run:
-    """State of one simulation run (built by :func:`simulate`)."""
+    """One simulation run (built and run by :func:`simulate`)."""
 
     def __init__(
         self,
@@ -68,60 +67,33 @@ class Run:
     ):
         self.config, self.profile = config, profile
         self.settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
-        self.frame = _usable(trace.frame, self.settings, config.oversize)
-        f = self.frame
+        self.frame = f = _usable(trace.frame, self.settings, config.oversize)
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.gateway = Gateway.from_config(config, self.output_tokens)
-        engine_cls = FastEngine if config.engine_impl == "fast" else ReferenceEngine
         self.env = simpy.Environment()
+        engine_cls = ENGINES[config.engine_impl]
         self.replicas = [
             Replica(k, engine_cls(self.settings), self.env) for k in range(config.replicas)
         ]
-        self.router = make_router(config.router)
-        self.cost = CostModel(profile)
-        ov = profile.overheads_s if config.overheads else {}
-        self._ov_step = ov.get("output_per_step_s", 0.0)
-        self._ov_request = ov.get("output_per_request_s", 0.0)
-        self._ov_admission = ov.get("admission_s", 0.0)
-        # per-request columns as typed arrays (compact, and cheaper to write one element of
-        # than numpy); SimResult.from_run views them as numpy arrays without copying
-        self.times = {
-            k: _filled("d", n, NAN)
-            for k in ("dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s")
-        }
-        self.estimate = _filled("q", n, 0)
-        self.est_class = _filled("b", n, -1)  # index into CLASSES; -1 = not admitted
-        self._class_code = {name: k for k, name in enumerate(CLASSES)}
-        self.batch_id = _filled("q", n, -1)
-        self.replica_of = _filled("h", n, -1)
-        self._batches = 0
-        self.preemptions = _filled("q", n, 0)
-        self.generated = _filled("q", n, 0)
-        self.dispatch_order = _filled("q", n, -1)
-        self._dispatched = 0
+        self.dispatcher = Dispatcher.from_config(
+            config, self.gateway, [r.slot for r in self.replicas], self._send
+        )
+        self.cost = CostModel(profile, overheads=config.overheads)
+        self.book = RecordBook(n)
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
-        self._next_arrival = 0  # index of the next request to arrive
-        self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
-        self._admitted = None  # event the engine waits on for an arrival at a boundary
-        self.series = _SeriesLog()
-        # corrector state, long format, one row per value that changed at a finish
-        self.corrector_series = _CorrectorLog()
+        self.series, self.corrector_series = SeriesLog(), CorrectorLog()
         # least_kv reads every replica's KV pool at each dispatch, and a replica in the middle
         # of a fast-forwarded run only settles its pool at the run's end: step by step then.
         kv_router = config.replicas > 1 and config.router == "least_kv"
-        self._fast_forward = (
-            config.fast_forward
-            and config.engine_impl == "fast"
-            and self.cost.closed_form_runs
-            and not kv_router
-        )
-        self._next_sample_s = 0.0
-        self._sample_dt_s = config.timeseries_dt_s
-        self._arrival_wake = self.env.event()
+        self._fast_forward = config.fast_forward and self.cost.closed_form_runs and not kv_router
+        self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
+        self._admitted = None  # event the engine waits on for an arrival at a boundary
+        self._arrival_wake = self.env.event()  # microbatch: batchers wait on arrivals
+        self._next_sample_s, self._sample_dt_s = 0.0, config.timeseries_dt_s
         self._finished = 0
         self._progress = progress
         self._progress_every = max(1, n // 200)
@@ -143,25 +115,16 @@ class Run:
         """Simulated seconds engines spent running steps, summed over replicas."""
         return sum(r.busy_s for r in self.replicas)
 
-    @property
-    def in_engine(self) -> int:
-        return sum(r.in_engine for r in self.replicas)
-
-    # -- wake-ups --------------------------------------------------------------------------
-    def _wake_worker(self) -> None:
-        if not self._arrival_wake.triggered:
-            self._arrival_wake.succeed()
-
     # -- processes -------------------------------------------------------------------------
     def arrivals(self):
         """Admit each request at its ``arrival_s``. Trace columns are turned into Python
         objects a chunk at a time, so a large trace never exists as a million objects."""
-        f, env, gateway = self.frame, self.env, self.gateway
+        f, env, gateway, dispatcher = self.frame, self.env, self.gateway, self.dispatcher
         n = len(f)
-        continuous = self.config.mode == "continuous"
+        continuous = dispatcher.continuous
         ranks: dict[str, int] = {}
-        estimate, est_class, codes = self.estimate, self.est_class, self._class_code
-        for start in range(0, len(f), ARRIVAL_CHUNK):
+        estimate, est_class = self.book.estimate, self.book.est_class
+        for start in range(0, n, ARRIVAL_CHUNK):
             rows = slice(start, start + ARRIVAL_CHUNK)
             arrival_s = self.arrival_s[rows].tolist()
             request_id, tenant, tier, category = (
@@ -176,7 +139,6 @@ class Run:
                 wait = t_s - env.now
                 if wait > 0:
                     yield env.timeout(wait)
-                self._next_arrival = i + 1
                 self._next_arrival_s = (
                     arrival_s[k + 1]
                     if k < last
@@ -195,84 +157,44 @@ class Run:
                 self.admissions[i] = adm
                 view = gateway.admit(adm, now)
                 estimate[i] = view.estimate_tokens
-                est_class[i] = codes[view.est_class]
+                est_class[i] = CLASS_CODES[view.est_class]
                 if continuous:
-                    self.fill(now)
-                else:
-                    self._wake_worker()
+                    dispatcher.fill(now)
+                elif not self._arrival_wake.triggered:
+                    self._arrival_wake.succeed()
 
-    def dispatch(self, index: int, replica: Replica, now: float, batch: int = -1) -> None:
-        self.times["dispatch_s"][index] = now
-        self.dispatch_order[index] = self._dispatched
-        self._dispatched += 1
-        self.batch_id[index] = batch
-        self.replica_of[index] = replica.replica_id
-        adm = self.admissions[index]
-        replica.engine.add(EngineRequest(index, adm.prompt_tokens, self._target_tokens[index]))
-        replica.in_engine += 1
+    def _send(self, view, slot: ReplicaSlot, batch: int) -> None:
+        """The dispatcher's ``send``: hand the request to the replica's engine, record it."""
+        replica = self.replicas[slot.replica_id]
+        i = view.index
+        self.book.dispatched(i, self.env.now, slot.replica_id, batch)
+        replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
         if not replica.wake.triggered:
             replica.wake.succeed()
 
-    def _room(self) -> bool:
-        """Whether a dispatch could happen now (continuous mode): some replica has room."""
-        maxc = self.config.max_concurrency
-        if len(self.replicas) == 1:
-            return self.replicas[0].in_engine < maxc
-        return any(r.in_engine < maxc for r in self.replicas)
-
-    def fill(self, now: float) -> None:
-        """Continuous mode: dispatch by policy while some replica has fewer than
-        ``max_concurrency`` requests in flight; the router picks among those with room."""
-        gateway, maxc = self.gateway, self.config.max_concurrency
-        if len(self.replicas) == 1:
-            only = self.replicas[0]
-            while only.in_engine < maxc:
-                view = gateway.next(now)
-                if view is None:
-                    return
-                self.dispatch(view.index, only, now)
-            return
-        while len(gateway):
-            room = [r for r in self.replicas if r.in_engine < maxc]
-            if not room:
-                return
-            view = gateway.next(now)
-            self.dispatch(view.index, self.router(room, len(self.replicas)), now)
-
-    def worker(self, replica: Replica):
-        """Microbatch mode: the study's worker (see docs/model.md), one per replica; idle
-        workers take batches from the shared queue in replica order."""
-        env, cfg = self.env, self.config
+    def batcher(self, replica: Replica):
+        """Microbatch mode: do what the dispatcher's ``form`` asks for this replica; idle
+        replicas take batches from the shared queue in replica order."""
+        env, form, slot = self.env, self.dispatcher.form, replica.slot
         while True:
-            if not len(self.gateway):
-                if self._arrival_wake.triggered:
-                    self._arrival_wake = env.event()
-                yield self._arrival_wake
+            wait = form(slot, env.now)
+            if wait is WAIT_BATCH:
+                replica.batch_done = env.event()
+                yield replica.batch_done
                 continue
-            batch = [self.gateway.next(env.now)]
-            deadline = env.now + cfg.batch_wait_s
-            while len(batch) < cfg.batch_size:
-                if len(self.gateway):
-                    batch.append(self.gateway.next(env.now))
-                    continue
-                if env.now >= deadline:
-                    break
-                if self._arrival_wake.triggered:
-                    self._arrival_wake = env.event()
-                yield self._arrival_wake | env.timeout(deadline - env.now)
-            replica.batch_done, replica.batch_left = env.event(), len(batch)
-            batch_no, self._batches = self._batches, self._batches + 1
-            for view in batch:
-                self.dispatch(view.index, replica, env.now, batch_no)
-            yield replica.batch_done
-            for view in batch:
-                self.times["done_s"][view.index] = replica.batch_done.value
+            if self._arrival_wake.triggered:
+                self._arrival_wake = env.event()
+            if wait is WAIT_ARRIVAL:
+                yield self._arrival_wake
+            else:
+                yield self._arrival_wake | env.timeout(wait - env.now)
 
     def engine_loop(self, replica: Replica):
         env, engine, cost = self.env, replica.engine, self.cost
-        scheduled_s, first_token_s = self.times["scheduled_s"], self.times["first_token_s"]
+        scheduled_s = self.book.times["scheduled_s"]
+        first_token_s = self.book.times["first_token_s"]
         fast_forward = self._fast_forward
-        ov_step, ov_request = self._ov_step, self._ov_request
+        step_seconds = cost.step_seconds
         while True:
             if not engine.has_work():
                 replica.wake = env.event()
@@ -285,7 +207,7 @@ class Run:
                     raise RuntimeError(
                         "engine has work but scheduled nothing (KV capacity too small?)"
                     )
-                seconds = cost.step_time(plan.shape) + ov_step + ov_request * decoding
+                seconds = step_seconds(plan.shape)
                 steps = self._run_length(engine, plan, seconds) if fast_forward else 1
                 if steps > 1:
                     seconds = cost.run_seconds(seconds, decoding, steps)
@@ -294,10 +216,10 @@ class Run:
                 for req in plan.admitted:
                     if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
                         scheduled_s[req.index] = now
-                seconds = cost.step_time(plan.shape) + self._step_extra(plan)
+                seconds = step_seconds(plan.shape, len(plan.admitted))
                 steps = 1
             yield env.timeout(seconds)
-            outcome = engine.complete(plan) if steps == 1 else engine.complete(plan, steps)
+            outcome = engine.complete(plan, steps)
             replica.busy_s += seconds
             replica.events += 1
             replica.steps += steps
@@ -322,7 +244,7 @@ class Run:
             if boundary_s >= self._next_sample_s:
                 self.sample()
 
-    def _run_length(self, engine, plan, first_s: float) -> int:
+    def _run_length(self, engine: Engine, plan, first_s: float) -> int:
         """Steps of this decode-only shape to run as one event (the first lasting ``first_s``):
         through the engine's next finish, stopping before a KV shortage, and — when an arrival
         would be dispatched into the engine (continuous mode, below ``max_concurrency``) — until
@@ -333,20 +255,12 @@ class Run:
         if (
             steps > 1
             and self._next_arrival_s < math.inf
-            and self.config.mode == "continuous"
-            and self._room()
+            and self.dispatcher.continuous
+            and self.dispatcher.room()
         ):
             wait = self._next_arrival_s - TIE_S - self.env.now
             steps = min(steps, self.cost.steps_within(first_s, plan.decode_requests, wait))
         return steps
-
-    def _step_extra(self, plan) -> float:
-        """The profile's overheads around one step of this plan (outside the engine step)."""
-        return (
-            self._ov_step
-            + self._ov_request * plan.shape.num_requests
-            + self._ov_admission * len(plan.admitted)
-        )
 
     def on_finish(self, req: EngineRequest, now: float, replica: Replica) -> None:
         i = req.index
@@ -354,22 +268,20 @@ class Run:
         if self._finished >= self._progress_at:
             self._progress_at += self._progress_every
             self._progress(self._finished, len(self.frame))
-        self.times["finish_s"][i] = now
-        self.preemptions[i] = req.num_preemptions
-        self.generated[i] = req.num_output_tokens
-        replica.in_engine -= 1
+        self.book.finished(i, now, req.num_output_tokens, req.num_preemptions)
         adm = self.admissions.pop(i)
         self.gateway.finished(adm, req.num_output_tokens)
         state = self.gateway.corrector.state()
         if state:
             self.corrector_series.record(now, adm.category, state)
-        if self.config.mode == "continuous":
-            self.times["done_s"][i] = now
-            self.fill(self.env.now)  # not ``now``: a boundary tie may have waited for arrivals
-        else:
-            replica.batch_left -= 1
-            if replica.batch_left == 0:
-                replica.batch_done.succeed(now)
+        done = self.dispatcher.release(replica.slot, i)
+        done_s = self.book.times["done_s"]
+        for j in done:
+            done_s[j] = now
+        if self.dispatcher.continuous:
+            self.dispatcher.fill(self.env.now)  # not ``now``: a boundary tie may have waited
+        elif done:
+            replica.batch_done.succeed(now)
 
     def sample(self) -> None:
         """Append one time-series row (called at engine event boundaries, at most one row
@@ -379,15 +291,7 @@ class Run:
             return
         self._next_sample_s = now + self._sample_dt_s
         depth = self.gateway.depth_by_tier
-        if len(self.replicas) == 1:
-            engine = self.replicas[0].engine
-            running, waiting = len(engine.running), len(engine.waiting)
-            pool = engine.pool
-            kv = (pool.capacity - pool.free) / pool.capacity
-        else:
-            running = sum(len(r.engine.running) for r in self.replicas)
-            waiting = sum(len(r.engine.waiting) for r in self.replicas)
-            kv = sum(r.kv_utilisation for r in self.replicas) / len(self.replicas)
+        replicas = self.replicas
         self.series.append(
             (
                 now,
@@ -395,9 +299,9 @@ class Run:
                 depth["premium"],
                 depth["standard"],
                 depth["batch"],
-                running,
-                waiting,
-                kv,
+                sum(len(r.engine.running) for r in replicas),
+                sum(len(r.engine.waiting) for r in replicas),
+                sum(r.slot.kv_utilisation for r in replicas) / len(replicas),
             )
         )
 
@@ -405,116 +309,25 @@ class Run:
         self.env.process(self.arrivals())
         for replica in self.replicas:
             self.env.process(self.engine_loop(replica))
-        if self.config.mode == "microbatch":
+        if not self.dispatcher.continuous:
             for replica in self.replicas:
-                self.env.process(self.worker(replica))
+                self.env.process(self.batcher(replica))
         self.env.run(until=self.config.horizon_s)
         if self._progress is not None:
             self._progress(self._finished, len(self.frame))
 
-
-def _filled(typecode: str, n: int, value) -> array:
-    return array(typecode, [value]) * n
-
-
-def as_numpy(column) -> np.ndarray:
-    """A typed-array column as a numpy array (a view; no copy)."""
-    dtype = {"d": np.float64, "q": np.int64, "b": np.int8, "h": np.int16}[column.typecode]
-    return np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype=dtype)
+    def records(self, trace: Trace) -> pd.DataFrame:
+        return self.book.frame(
+            self.frame,
+            self.arrival_s,
+            self.prompt_tokens,
+            self.output_tokens,
+            self.config.job_classes,
+        )
 
 
 def _by_index(req: EngineRequest) -> int:
     return req.index
-
-
-class _SeriesLog:
-    """Time-series rows, kept columnar: appended as tuples (cheap), packed into numpy columns
-    every ``CHUNK`` rows (8 bytes per value instead of a Python tuple of objects)."""
-
-    CHUNK = 65_536
-    #: column name -> dtype, in row order (what :class:`SimResult` exposes as ``series``)
-    COLUMNS = {
-        "time_s": np.float64,
-        "queue_total": np.int64,
-        "queue_premium": np.int64,
-        "queue_standard": np.int64,
-        "queue_batch": np.int64,
-        "engine_running": np.int64,
-        "engine_waiting": np.int64,
-        "kv_utilisation": np.float64,
-    }
-
-    def __init__(self):
-        self._rows: list[tuple] = []
-        self._chunks: list[dict[str, np.ndarray]] = []
-
-    def append(self, row: tuple) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= self.CHUNK:
-            self._pack()
-
-    def _pack(self) -> None:
-        columns = list(zip(*self._rows, strict=True))
-        self._chunks.append(
-            {
-                name: np.array(values, dtype=dtype)
-                for (name, dtype), values in zip(self.COLUMNS.items(), columns, strict=True)
-            }
-        )
-        self._rows = []
-
-    def frame(self) -> pd.DataFrame:
-        if self._rows:
-            self._pack()
-        return pd.DataFrame(
-            {
-                name: np.concatenate([c[name] for c in self._chunks])
-                if self._chunks
-                else np.empty(0, dtype=dtype)
-                for name, dtype in self.COLUMNS.items()
-            }
-        )
-
-
-class _CorrectorLog:
-    """Corrector state after each finish, kept compactly: only the values that changed, in
-    typed arrays (a million finishes cost ~25 MB, not a dict each)."""
-
-    def __init__(self):
-        from array import array
-
-        self.time_s, self.value = array("d"), array("d")
-        self.category, self.key = array("i"), array("i")
-        self._names: dict[str, int] = {}
-        self._last: dict[str, float] = {}
-
-    def _code(self, name: str) -> int:
-        return self._names.setdefault(name, len(self._names))
-
-    def record(self, now_s: float, category: str, state: dict[str, float]) -> None:
-        last = self._last
-        for key, value in state.items():
-            if last.get(key) != value:
-                last[key] = value
-                self.time_s.append(now_s)
-                self.category.append(self._code(category))
-                self.key.append(self._code(key))
-                self.value.append(value)
-
-    def frame(self) -> pd.DataFrame:
-        names = np.asarray(list(self._names), dtype=object)
-        if not len(self.time_s):
-            return pd.DataFrame({"time_s": [], "category": [], "key": [], "value": []}).astype(
-                {"time_s": float, "category": object, "key": object, "value": float}
-            )
-        return pd.DataFrame(
-            {
-                "time_s": np.frombuffer(self.time_s, dtype=np.float64),
-                "category": names[np.frombuffer(self.category, dtype=np.int32)],
-                "key": names[np.frombuffer(self.key, dtype=np.int32)],
-                "value": np.frombuffer(self.value, dtype=np.float64),
-            }
-        )
 
 
 def _usable(frame: pd.DataFrame, settings: EngineSettings, oversize: str) -> pd.DataFrame:

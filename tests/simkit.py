@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pandas as pd
-from driftsched.sim.costmodel import PROFILE_SCHEMA_VERSION, EngineSettings, Profile, Provenance
+from driftsched.sim.profile import PROFILE_SCHEMA_VERSION, EngineSettings, Profile, Provenance
 from driftsched.traces.trace import Trace
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from driftsched.calibrate.prior import derive_prior
-from driftsched.sim.costmodel import load_profile
+from driftsched.sim.profile import load_profile
 
 from driftsched.ground.errors import InputError
 from tests.conftest import run_cli

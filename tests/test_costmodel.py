@@ -6,13 +6,8 @@ import json
 
 import pytest
 from driftsched.calibrate.prior import GPUS, derive_prior
-from driftsched.sim.costmodel import (
-    BatchShape,
-    CostModel,
-    bundled_profiles,
-    chunk_attention,
-    load_profile,
-)
+from driftsched.sim.costmodel import BatchShape, CostModel, chunk_attention
+from driftsched.sim.profile import bundled_profiles, load_profile
 
 from driftsched.ground.errors import InputError, UnknownNameError
 from tests.simkit import profile

@@ -4,9 +4,9 @@ engine step for step over random workloads (Hypothesis)."""
 from __future__ import annotations
 
 import pytest
-from driftsched.sim.costmodel import EngineSettings
-from driftsched.sim.engine import EngineRequest, ReferenceEngine
+from driftsched.sim.engine import ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
+from driftsched.sim.profile import EngineSettings
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -15,14 +15,18 @@ NAMES = "AB"
 
 
 def drive(engine, requests, arrivals=None, max_steps=100_000):
-    """Run to completion; log per step: tick, scheduled tokens, preempted, admitted, first
-    tokens, finished (by name), free blocks. ``arrivals``: step at which each request is added."""
+    """Run ``requests`` (``(prompt_tokens, target_tokens)``, indexed by position) to completion;
+    log per step: tick, scheduled tokens, preempted, admitted, first tokens, finished (by
+    name), free blocks. ``arrivals``: step at which each request is added. Returns the log and
+    the engine's request objects, by index."""
     arrivals = arrivals or [0] * len(requests)
     pending = sorted(range(len(requests)), key=lambda i: arrivals[i])
+    made = [None] * len(requests)
     log, step = [], 0
     while pending or engine.has_work():
         while pending and arrivals[pending[0]] <= step:
-            engine.add(requests[pending.pop(0)])
+            i = pending.pop(0)
+            made[i] = engine.add(i, *requests[i])
         if engine.has_work():
             plan = engine.schedule()
             tokens = engine.scheduled_tokens(plan)
@@ -44,7 +48,7 @@ def drive(engine, requests, arrivals=None, max_steps=100_000):
             )
         step += 1
         assert step < max_steps, "engine did not drain"
-    return log
+    return log, made
 
 
 def brief(log):
@@ -62,8 +66,7 @@ def test_chunked_prefill_and_first_tokens_exact_log(cls):
             max_model_len=64,
         )
     )
-    a, b = EngineRequest(0, 6, 3), EngineRequest(1, 5, 2)
-    log = drive(eng, [a, b])
+    log, (a, b) = drive(eng, [(6, 3), (5, 2)])
     assert brief(log) == [
         (0, [(0, 6), (1, 2)], [], [0, 1], [0], []),  # A prefills; B gets a 2-token chunk
         (1, [(0, 1), (1, 3)], [], [], [1], []),  # A decodes; B finishes its prefill
@@ -88,8 +91,7 @@ def test_kv_shortage_preempts_the_last_running_request_exact_log(cls):
             max_model_len=8,
         )
     )
-    a, b = EngineRequest(0, 3, 4), EngineRequest(1, 3, 4)
-    log = drive(eng, [a, b])
+    log, (a, b) = drive(eng, [(3, 4), (3, 4)])
     assert brief(log) == [
         (0, [(0, 3), (1, 3)], [], [0, 1], [0, 1], []),
         (1, [(0, 1), (1, 1)], [], [], [], []),
@@ -113,7 +115,7 @@ def test_max_num_seqs_and_no_chunking(cls):
             enable_chunked_prefill=False,
         )
     )
-    log = drive(eng, [EngineRequest(0, 10, 2), EngineRequest(1, 10, 1)])
+    log, _ = drive(eng, [(10, 2), (10, 1)])
     assert brief(log) == [
         (0, [(0, 10)], [], [0], [0], []),
         (1, [(0, 1)], [], [], [], [0]),  # max_num_seqs = 1 keeps B waiting
@@ -153,8 +155,8 @@ def test_fast_engine_equals_reference_engine(case):
     s, reqs, arrivals = case
     logs, objs = [], []
     for cls in ENGINES:
-        made = [EngineRequest(i, p, o) for i, (p, o) in enumerate(reqs)]
-        logs.append(drive(cls(s), made, arrivals))
+        log, made = drive(cls(s), reqs, arrivals)
+        logs.append(log)
         objs.append(made)
     assert logs[0] == logs[1]
     for made in objs:  # every request generated exactly its target, nothing left allocated

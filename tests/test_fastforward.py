@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftsched.sim.costmodel import BatchShape, CostModel, EngineSettings
-from driftsched.sim.engine import EngineRequest
+from driftsched.sim.costmodel import BatchShape, CostModel
 from driftsched.sim.fastengine import FastEngine
+from driftsched.sim.profile import EngineSettings
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
 from hypothesis import HealthCheck, given, settings
@@ -103,8 +103,8 @@ def test_run_length_stops_before_a_kv_shortage_and_a_finish():
 
     def run(jump: bool):
         e = FastEngine(settings_)
-        e.add(EngineRequest(0, 51, 43))
-        e.add(EngineRequest(1, 1, 39))
+        e.add(0, 51, 43)
+        e.add(1, 1, 39)
         log = []
         while e.has_work():
             plan = e.schedule()

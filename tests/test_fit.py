@@ -73,7 +73,8 @@ def test_timing_outliers_do_not_pull_the_coefficients_up():
     truth = stalled[report.train.index.to_numpy()]
     assert flagged[truth].mean() > 0.9 and flagged[~truth].mean() < 0.02
     # no worse than a plain least-squares fit of the same data
-    from driftsched.calibrate.fit import _nnls_relative, design
+    from driftsched.calibrate.fit import _nnls_relative
+    from driftsched.sim.costmodel import design_matrix as design
 
     train = report.train
     plain = _nnls_relative(design(train, list(TRUE) + ["decode_requests_small"]),

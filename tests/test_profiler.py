@@ -12,8 +12,9 @@ from driftsched.calibrate.fit import fit, to_profile
 from driftsched.calibrate.plan import episodes, points
 from driftsched.calibrate.profiler import ProfileSettings, profile, read_raw
 from driftsched.calibrate.vllm_engine import StepRecord
-from driftsched.sim.costmodel import CostModel, EngineSettings
-from driftsched.sim.engine import EngineRequest, ReferenceEngine
+from driftsched.sim.costmodel import CostModel
+from driftsched.sim.engine import ReferenceEngine
+from driftsched.sim.profile import EngineSettings
 
 from driftsched.ground.errors import InputError
 from tests.simkit import profile as simkit_profile
@@ -52,7 +53,7 @@ class FakeEngine:
 
     def add(self, rid, prompt, output):
         self.ids[len(self.ids)] = rid
-        self.eng.add(EngineRequest(len(self.ids) - 1, prompt, output))
+        self.eng.add(len(self.ids) - 1, prompt, output)
         self.admission_s.append(1e-4)
 
     def step(self):

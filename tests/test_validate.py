@@ -8,8 +8,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from driftsched.sim.costmodel import CostModel, load_profile
-from driftsched.sim.engine import EngineRequest, ReferenceEngine
+from driftsched.sim.costmodel import CostModel
+from driftsched.sim.engine import ReferenceEngine
+from driftsched.sim.profile import load_profile
 from driftsched.validate import fidelity
 from driftsched.validate.runner import EngineFailure, ValidateSettings, run
 from driftsched.validate.scenario import Grid, Scenario, workload
@@ -42,7 +43,7 @@ class FakeLiveEngine:
 
     def add(self, rid, prompt, output):
         self.ids[len(self.ids)] = rid
-        self.eng.add(EngineRequest(len(self.ids) - 1, prompt, output))
+        self.eng.add(len(self.ids) - 1, prompt, output)
 
     def has_work(self):
         return self.eng.has_work()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.costmodel import Profile, load_profile
+from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.result import write_parquet
 from driftsched.sim.simulation import simulate
 from driftsched.validate import fidelity

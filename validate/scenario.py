@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from driftsched.sim.costmodel import BatchShape, CostModel, Profile, chunk_attention
+from driftsched.sim.costmodel import BatchShape, CostModel, chunk_attention
+from driftsched.sim.profile import Profile
 from driftsched.traces.generators import generate
 from driftsched.traces.trace import Trace, read_trace
 from pydantic import Field

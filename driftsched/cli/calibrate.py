@@ -80,7 +80,7 @@ def cal_fit(
 @app.command("show")
 def cal_show(profile: Annotated[str, typer.Argument(help="profile name or JSON path")]) -> None:
     """Print a profile: provenance, coefficients, engine settings, fit quality."""
-    from driftsched.sim.costmodel import load_profile
+    from driftsched.sim.profile import load_profile
 
     print_profile(load_profile(profile))
 

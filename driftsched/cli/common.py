@@ -119,7 +119,7 @@ def progress_bar(count: str = "{task.completed}/{task.total}", transient: bool =
 def profile_note(config) -> None:
     """One line: the cost model a run rests on, and whether it is a prior or measured."""
     from driftsched.ground.console import console
-    from driftsched.sim.costmodel import load_profile
+    from driftsched.sim.profile import load_profile
 
     p = load_profile(config.profile)
     kind = "PRIOR (derived from specs, not measured)" if p.kind == "prior" else "measured"

@@ -112,8 +112,8 @@ def sim_list() -> None:
 
     from driftsched.ground.console import console, table
     from driftsched.sim.correctors import CORRECTORS
-    from driftsched.sim.costmodel import bundled_profiles, load_profile
     from driftsched.sim.policies import POLICIES
+    from driftsched.sim.profile import bundled_profiles, load_profile
     from driftsched.sim.router import ROUTERS
 
     def doc(obj) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.costmodel import load_profile
+from driftsched.sim.profile import load_profile
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
 from driftsched.sim.studies import plots

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
-from driftsched.sim.costmodel import DEFAULT_PROFILE, load_profile
 from driftsched.sim.metrics import summary
 from driftsched.sim.policies import POLICIES
+from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
 from driftsched.sim.studies import plots

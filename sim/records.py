@@ -1,0 +1,123 @@
+"""The record builder: one row per request, the same columns whichever driver ran the model.
+
+A :class:`RecordBook` holds a run's per-request columns as typed arrays indexed by trace row
+(compact, and cheaper to write one element of than numpy); the SimPy driver and the live
+real-time loop write it as requests are admitted, dispatched, scheduled, produce their first
+token, finish and complete, and :meth:`RecordBook.frame` turns it into the records table —
+views of the arrays, no copies (nothing writes them once the run is over). Columns (docs/model.md
+describes each):
+
+``request_id, tenant, tier, category, arrival_s, dispatch_s, scheduled_s, first_token_s,
+finish_s, done_s, queue_wait_s, ttft_s, e2e_s, tpot_s, prompt_tokens, output_tokens,
+estimate_tokens, est_class, true_class, preemptions, generated_tokens, dispatch_order, batch_id,
+replica, finished`` and, when the trace has them, ``ttft_slo_s, e2e_slo_s``.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import pandas as pd
+from driftsched.sim.jobclass import CLASSES, JobClassConfig
+
+NAN = float("nan")
+#: the per-request timestamps, in column order
+TIMES = ("dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s")
+#: job class name -> code in the ``est_class`` column
+CLASS_CODES = {name: k for k, name in enumerate(CLASSES)}
+
+
+def filled(typecode: str, n: int, value) -> array:
+    """A typed array of ``n`` copies of ``value``."""
+    return array(typecode, [value]) * n
+
+
+def as_numpy(column: array) -> np.ndarray:
+    """A typed-array column as a numpy array (a view; no copy)."""
+    dtype = {"d": np.float64, "q": np.int64, "b": np.int8, "h": np.int16}[column.typecode]
+    return np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype=dtype)
+
+
+class RecordBook:
+    """The per-request columns of one run of ``n`` requests (trace rows ``0 .. n-1``).
+
+    Timestamps are seconds on the run's clock (NaN until they happen); ``est_class`` is -1
+    until the request is admitted, ``batch_id`` -1 outside micro-batches, ``replica`` -1 until
+    dispatched. Drivers may write the arrays directly on hot paths; the methods say what each
+    event writes.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.times = {k: filled("d", n, NAN) for k in TIMES}
+        self.estimate = filled("q", n, 0)
+        self.est_class = filled("b", n, -1)
+        self.batch_id = filled("q", n, -1)
+        self.replica = filled("h", n, -1)
+        self.preemptions = filled("q", n, 0)
+        self.generated = filled("q", n, 0)
+        self.dispatch_order = filled("q", n, -1)
+        self.dispatched_count = 0
+
+    def admitted(self, index: int, estimate_tokens: int, est_class: str) -> None:
+        """The gateway estimated and classified request ``index``."""
+        self.estimate[index] = estimate_tokens
+        self.est_class[index] = CLASS_CODES[est_class]
+
+    def dispatched(self, index: int, now_s: float, replica_id: int, batch: int = -1) -> None:
+        """Request ``index`` left the gateway queue for replica ``replica_id`` at ``now_s``."""
+        self.times["dispatch_s"][index] = now_s
+        self.dispatch_order[index] = self.dispatched_count
+        self.dispatched_count += 1
+        self.batch_id[index] = batch
+        self.replica[index] = replica_id
+
+    def finished(self, index: int, now_s: float, generated: int, preemptions: int) -> None:
+        """The engine produced request ``index``'s last token at ``now_s``."""
+        self.times["finish_s"][index] = now_s
+        self.generated[index] = generated
+        self.preemptions[index] = preemptions
+
+    def frame(
+        self,
+        trace: pd.DataFrame,
+        arrival_s: np.ndarray,
+        prompt_tokens: np.ndarray,
+        output_tokens: np.ndarray,
+        job_classes: JobClassConfig,
+    ) -> pd.DataFrame:
+        """The records table: the trace's identity columns and targets beside these columns."""
+        t = {k: as_numpy(v) for k, v in self.times.items()}
+        out = output_tokens
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpot = np.where(out > 1, (t["finish_s"] - t["first_token_s"]) / (out - 1), np.nan)
+        columns = {
+            "request_id": trace["request_id"],
+            "tenant": trace["tenant"],
+            "tier": trace["tier"],
+            "category": trace["category"],
+            "arrival_s": arrival_s,
+            **t,
+            "queue_wait_s": t["dispatch_s"] - arrival_s,
+            "ttft_s": t["first_token_s"] - arrival_s,
+            "e2e_s": t["done_s"] - arrival_s,
+            "tpot_s": tpot,
+            "prompt_tokens": prompt_tokens,
+            "output_tokens": out,
+            "estimate_tokens": as_numpy(self.estimate),
+            "est_class": pd.Categorical.from_codes(as_numpy(self.est_class), categories=CLASSES),
+            "true_class": pd.Categorical.from_codes(
+                job_classes.codes(prompt_tokens, out), categories=CLASSES
+            ),
+            "preemptions": as_numpy(self.preemptions),
+            "generated_tokens": as_numpy(self.generated),
+            "dispatch_order": as_numpy(self.dispatch_order),
+            "batch_id": as_numpy(self.batch_id),
+            "replica": as_numpy(self.replica),
+            "finished": ~np.isnan(t["done_s"]),
+        }
+        for slo in ("ttft_slo_s", "e2e_slo_s"):
+            if slo in trace.columns:
+                columns[slo] = trace[slo].to_numpy()
+        return pd.DataFrame(columns, copy=False)
