@@ -67,6 +67,7 @@ class StepRecord:
     chunks: list[tuple[str, int, int]]  # (request id, new tokens, computed before) prefills
     decodes: list[tuple[str, int]]  # (request id, computed before) decoding requests
     preempted: int = 0
+    preempted_ids: tuple[str, ...] = ()  # the requests this step preempted (base ids)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class InstrumentedEngine:
             _internal(scheduler, "kv_cache_manager.block_pool.num_gpu_blocks", self.version)
         )
         self._pending = None
+        self.last_steps: list[StepRecord] = []
         schedule, step_fn = scheduler.schedule, _internal(self.core, "step_fn", self.version)
 
         def timed_schedule(*args, **kwargs):
@@ -128,8 +130,8 @@ class InstrumentedEngine:
                 decodes.append((self._base_id(rid), computed))
             else:
                 chunks.append((self._base_id(rid), n[rid], computed))
-        preempted = len(out.preempted_req_ids or ())
-        return StepRecord(start, duration, chunks, decodes, preempted)
+        preempted = tuple(self._base_id(r) for r in sorted(out.preempted_req_ids or ()))
+        return StepRecord(start, duration, chunks, decodes, len(preempted), preempted)
 
     def add(self, request_id: str, prompt_tokens: int, output_tokens: int) -> None:
         """Submit a request of exactly ``prompt_tokens`` token ids that generates exactly
@@ -143,12 +145,14 @@ class InstrumentedEngine:
         self.admission_s.append(time.perf_counter() - start)
 
     def step(self) -> list:
-        """One ``LLMEngine.step``; records the time spent outside the core step."""
+        """One ``LLMEngine.step``; records the time spent outside the core step. Afterwards
+        ``last_steps`` holds the :class:`StepRecord` of each core step it ran."""
         before = len(self.steps)
         start = time.perf_counter()
         outputs = self.engine.step()
         total = time.perf_counter() - start
-        if len(self.steps) > before:
+        self.last_steps = self.steps[before:]
+        if self.last_steps:
             self.output_overhead_s.append((total - self.steps[-1].duration_s, len(outputs)))
         return outputs
 

@@ -8,14 +8,19 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from driftsched.calibrate.vllm_engine import StepRecord
+from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import CostModel
 from driftsched.sim.engine import ReferenceEngine
 from driftsched.sim.profile import load_profile
+from driftsched.sim.simulation import simulate
 from driftsched.validate import fidelity
-from driftsched.validate.runner import EngineFailure, ValidateSettings, run
+from driftsched.validate.live import LiveGateway
+from driftsched.validate.runner import EngineFailure, ValidateSettings, load_records, run
 from driftsched.validate.scenario import Grid, Scenario, workload
 
 from driftsched.ground.errors import InputError
+from tests.simkit import trace
 
 PROFILE = "cpu-tiny-llama"
 
@@ -32,14 +37,17 @@ class FakeClock:
 
 
 class FakeLiveEngine:
-    """Steps take exactly the profile's predicted time (+ overheads) on the fake clock."""
+    """Steps take exactly the profile's predicted time (+ overheads) on the fake clock; like
+    the instrumented vLLM engine it reports each step's composition in ``last_steps``."""
 
-    def __init__(self, clock: FakeClock, die_after_steps: int | None = None):
+    def __init__(self, clock: FakeClock, die_after_steps: int | None = None, **engine):
         self.prof = load_profile(PROFILE)
-        self.eng = ReferenceEngine(self.prof.engine)
+        self.eng = ReferenceEngine(self.prof.engine.model_copy(update=engine))
         self.cost, self.clock, self.die = CostModel(self.prof), clock, die_after_steps
         self.num_gpu_blocks = self.prof.engine.num_gpu_blocks
         self.ids, self.steps, self.shut = {}, 0, False
+        self.last_steps: list[StepRecord] = []
+        self.finished: dict = {}
 
     def add(self, rid, prompt, output):
         self.ids[len(self.ids)] = rid
@@ -53,14 +61,20 @@ class FakeLiveEngine:
         if self.die is not None and self.steps > self.die:
             raise RuntimeError("engine core died")
         plan = self.eng.schedule()
-        ov = self.prof.overheads_s
-        self.clock.t += (
-            self.cost.step_time(plan.shape)
-            + ov["output_per_step_s"]
-            + ov["output_per_request_s"] * plan.shape.num_requests
-            + ov["admission_s"] * len(plan.admitted)
-        )
+        start = self.clock.t
+        self.clock.t += self.cost.step_seconds(plan.shape, len(plan.admitted))
+        self.last_steps = [
+            StepRecord(
+                start,
+                self.clock.t - start,
+                [(self.ids[r.index], n, r.num_computed_tokens) for r, n in plan.chunks],
+                [(self.ids[r.index], r.num_computed_tokens) for r in plan.decodes],
+                len(plan.preempted),
+                tuple(self.ids[r.index] for r in plan.preempted),
+            )
+        ]
         out = self.eng.complete(plan)
+        self.finished.update((r.index, r) for r in out.finished)
         produced = [r for r, _ in plan.chunks if r.num_output_tokens > 0] + list(plan.decodes)
         finished = {r.index for r in out.finished}
         return [
@@ -123,6 +137,47 @@ def test_live_gateway_on_a_faithful_engine_matches_the_simulator(tmp_path, mode)
     ):
         assert key in data["summary"] and key in data["scenarios"][0] or key == "ranking_agreement"
     assert (tmp_path / "report.md").read_text().startswith("# Simulator fidelity")
+
+
+@pytest.mark.parametrize("mode", ["continuous", "microbatch"])
+def test_live_records_have_exactly_the_simulators_columns(tmp_path, mode):
+    report, _ = run_fake(tmp_path, modes=[mode])
+    live, sim = load_records(tmp_path, report["scenarios"][0]["key"])
+    assert list(live.columns) == list(sim.columns)
+    assert live.dtypes.astype(str).to_dict() == sim.dtypes.astype(str).to_dict()
+    # scheduled when the engine first batched it: after dispatch, at or before the first token
+    assert (live["scheduled_s"] >= live["dispatch_s"]).all()
+    assert (live["scheduled_s"] <= live["first_token_s"]).all()
+    assert (live["replica"] == 0).all() and (live["dispatch_order"] >= 0).all()
+    # corrector 'none': estimates depend on the request alone, so live and sim agree exactly
+    assert live["estimate_tokens"].equals(sim["estimate_tokens"])
+    assert live["est_class"].equals(sim["est_class"])
+    many = live["output_tokens"] > 1
+    assert live.loc[many, "tpot_s"].gt(0).all() and live.loc[~many, "tpot_s"].isna().all()
+    if mode == "microbatch":  # a batch ends together; its members share one done_s
+        assert (live.groupby("batch_id")["done_s"].nunique() == 1).all()
+    assert report["scenarios"][0]["admission_lag_max_s"] >= 0
+
+
+def test_live_preemptions_are_counted_from_the_engine_steps():
+    rows = [(0.0, "standard", "short_qa", 200, 300)] * 6  # 4 blocks of 128 tokens each, in time
+    clock = FakeClock()
+    engine = FakeLiveEngine(clock, num_gpu_blocks=17)  # 16 usable blocks: too few for 24
+    config = SimConfig(profile=PROFILE, max_concurrency=6)
+    live = LiveGateway(engine, trace(rows), config, clock=clock, sleep=clock.sleep).run()
+    rec = live.records
+    assert live.status == "complete" and rec["finished"].all()
+    assert rec["preemptions"].sum() > 0
+    assert rec["preemptions"].tolist() == [r.num_preemptions for r in _requests(engine)]
+    sim = simulate(trace(rows), config, engine={"num_gpu_blocks": 17}).records
+    assert rec["preemptions"].tolist() == sim["preemptions"].tolist()
+
+
+def _requests(fake: FakeLiveEngine):
+    """The fake engine's request objects, by trace row (its ids are the gateway's q<row>)."""
+    made = {**fake.eng.running, **{r.index: r for r in fake.eng.waiting}}
+    made.update(fake.finished)
+    return [made[k] for k in sorted(made)]
 
 
 def test_an_engine_that_dies_leaves_a_partial_report(tmp_path):

@@ -1,19 +1,26 @@
-"""The live gateway: the simulator's own Gateway (policy + corrector) in front of a real engine,
-under real-time arrivals.
+"""The live gateway: the simulator's own Gateway, Dispatcher and RecordBook in front of a real
+engine, under real-time arrivals. Live swaps the driver, not the model: the policy, corrector,
+dispatch (continuous fill or micro-batch forming) and record columns are the very objects the
+SimPy driver runs; only the clock and the engine differ.
 
 Choice: the engine runs **in-process** (``LLMEngine`` with ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 wrapped by :class:`~driftsched.calibrate.vllm_engine.InstrumentedEngine`) and one real-time loop
 plays gateway and client: it admits each request when the wall clock reaches its ``arrival_s``,
-dispatches by policy, runs an engine step, and stamps the first token and the finish of every
-request from the step's streamed outputs. Why not ``vllm serve`` over HTTP: on a 2-core machine
-an API-server process and an HTTP client compete with the engine for the cores and add jitter
-that is about the machine, not the scheduler; in-process, the engine is the exact object the
-calibration measured, requests join at step boundaries exactly as they do behind ``vllm
-serve`` (new requests enter the scheduler between steps), and no server process can be left
-behind. The loop is what an asyncio gateway would do at each step boundary, without threads
+lets the dispatcher send what may go, runs an engine step, and stamps the first token and the
+finish of every request from the step's streamed outputs. Why not ``vllm serve`` over HTTP: on
+a 2-core machine an API-server process and an HTTP client compete with the engine for the cores
+and add jitter that is about the machine, not the scheduler; in-process, the engine is the exact
+object the calibration measured, requests join at step boundaries exactly as they do behind
+``vllm serve`` (new requests enter the scheduler between steps), and no server process can be
+left behind. The loop is what an asyncio gateway would do at each step boundary, without threads
 touching the non-thread-safe engine.
 
-``clock`` and ``sleep`` are injectable, so tests drive the same loop with a fake engine.
+The engine needs ``add(request_id, prompt_tokens, output_tokens)``, ``step() -> outputs``
+(vLLM ``RequestOutput``-like: ``request_id``, ``outputs[0].token_ids``, ``finished``) and
+``has_work()``; when it also keeps ``last_steps`` (the
+:class:`~driftsched.calibrate.vllm_engine.StepRecord` of each core step the last ``step()``
+ran), records get ``scheduled_s`` and ``preemptions`` too. ``clock`` and ``sleep`` are
+injectable, so tests drive the same loop with a fake engine.
 """
 
 from __future__ import annotations
@@ -25,18 +32,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
+from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.gateway import Gateway
+from driftsched.sim.records import RecordBook
 from driftsched.sim.request import Admission
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
-NAN = float("nan")
-
 
 @dataclass
 class LiveResult:
-    """Per-request timestamps of a live run (same column names as the simulator's records),
-    and how the run ended: ``complete``, ``timeout`` or ``error`` (with ``error`` text)."""
+    """Per-request records of a live run (exactly the simulator's columns), and how the run
+    ended: ``complete``, ``timeout`` or ``error`` (with ``error`` text). ``extra`` holds what
+    only a live run has: ``admission_lag_max_s``/``admission_lag_mean_s``, how long after its
+    ``arrival_s`` the loop got round to admitting a request."""
 
     records: pd.DataFrame
     status: str = "complete"
@@ -61,7 +70,7 @@ class LiveGateway:
         f = trace.frame
         self.frame = f
         self.n = len(f)
-        self.arrival_s = f["arrival_s"].to_numpy(dtype=float)
+        self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
         self.prompt = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.output = f["output_tokens"].to_numpy(dtype=np.int64)
         self.max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
@@ -69,20 +78,14 @@ class LiveGateway:
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
         self.gateway = Gateway.from_config(config, self.output)
+        self.slot = ReplicaSlot(0)
+        self.dispatcher = Dispatcher.from_config(config, self.gateway, [self.slot], self._send)
+        self.book = RecordBook(self.n)
         self.ids = [f"q{i}" for i in range(self.n)]
         self.index = {rid: i for i, rid in enumerate(self.ids)}
-        self.t = {
-            k: np.full(self.n, NAN)
-            for k in ("admit_s", "dispatch_s", "first_token_s", "finish_s", "done_s")
-        }
-        self.generated = np.zeros(self.n, dtype=np.int64)
-        self.estimate = np.zeros(self.n, dtype=np.int64)
-        self.est_class = np.empty(self.n, dtype=object)
-        self.batch_id = np.full(self.n, -1, dtype=np.int64)
         self.admissions: dict[int, Admission] = {}
-        self.in_engine = 0
-        self.batch: list[int] = []
-        self.batches = 0
+        self.admission_lag_s = np.full(self.n, np.nan)
+        self.next_arrival = 0
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> LiveResult:
@@ -98,14 +101,11 @@ class LiveGateway:
         except Exception as exc:  # the engine died mid-run: keep what completed
             status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
-            self.result = LiveResult(self._records(), status, error, self.now())
+            self.result = LiveResult(self._records(), status, error, self.now(), self._extra())
         return self.result
 
     def now(self) -> float:
         return self.clock() - self.t0
-
-    next_arrival = 0
-    batch_deadline: float | None = None
 
     def _loop(self) -> None:
         finished = 0
@@ -116,14 +116,14 @@ class LiveGateway:
                     f"{self.n - finished} requests unfinished"
                 )
             self._admit()
-            self._dispatch()
+            deadline = self.dispatcher.poll(self.now())
             if self.engine.has_work():
                 finished += self._step()
                 continue
             k = self.next_arrival
             wait = (self.arrival_s[k] - self.now()) if k < self.n else 0.001
-            if self.config.mode == "microbatch" and self.batch_deadline is not None:
-                wait = min(wait, self.batch_deadline - self.now())
+            if deadline is not None:
+                wait = min(wait, deadline - self.now())
             self.sleep(min(max(wait, 0.0), 0.05))
 
     def _admit(self) -> None:
@@ -144,87 +144,63 @@ class LiveGateway:
             )
             self.admissions[k] = adm
             view = self.gateway.admit(adm, now)
-            self.estimate[k], self.est_class[k] = view.estimate_tokens, view.est_class
-            self.t["admit_s"][k] = now
+            self.book.admitted(k, view.estimate_tokens, view.est_class)
+            self.admission_lag_s[k] = now - self.arrival_s[k]
             k += 1
         self.next_arrival = k
 
-    def _dispatch(self) -> None:
-        cfg = self.config
-        if cfg.mode == "continuous":
-            while self.in_engine < cfg.max_concurrency and len(self.gateway):
-                self._send(self.gateway.next(self.now()).index)
-            return
-        if self.in_engine:  # a batch is running to completion
-            return
-        if self.batch_deadline is None and len(self.gateway):
-            self.batch = [self.gateway.next(self.now()).index]
-            self.batch_deadline = self.now() + cfg.batch_wait_s
-        if self.batch_deadline is None:
-            return
-        while len(self.batch) < cfg.batch_size and len(self.gateway):
-            self.batch.append(self.gateway.next(self.now()).index)
-        if len(self.batch) >= cfg.batch_size or self.now() >= self.batch_deadline:
-            for i in self.batch:
-                self._send(i, self.batches)
-            self.batches += 1
-            self.batch_deadline = None
-
-    def _send(self, i: int, batch: int = -1) -> None:
-        self.t["dispatch_s"][i] = self.now()
-        self.batch_id[i] = batch
+    def _send(self, view, slot: ReplicaSlot, batch: int) -> None:
+        """The dispatcher's ``send``: submit the request to the engine, record it."""
+        i = view.index
+        self.book.dispatched(i, self.now(), slot.replica_id, batch)
         self.engine.add(self.ids[i], int(self.prompt[i]), int(self.output[i]))
-        self.in_engine += 1
+
+    def _row(self, request_id: str) -> int:
+        """Trace row of an engine request id (vLLM may append ``-<suffix>``)."""
+        i = self.index.get(request_id)
+        return i if i is not None else self.index[request_id.rsplit("-", 1)[0]]
 
     def _step(self) -> int:
         """One engine step; then, in the simulator's order of events at a step's end, the
         requests that arrived during the step are admitted (estimated with the corrector state
         of their arrival) and the finishes are fed back in trace-row order."""
+        start = self.now()
         outputs = self.engine.step()
         now = self.now()
+        book = self.book
+        scheduled_s, first_token_s = book.times["scheduled_s"], book.times["first_token_s"]
+        for record in getattr(self.engine, "last_steps", ()):
+            for rid, _, _ in record.chunks:
+                i = self._row(rid)
+                if scheduled_s[i] != scheduled_s[i]:  # NaN: first time in the engine's batch
+                    scheduled_s[i] = start
+            for rid in record.preempted_ids:
+                book.preemptions[self._row(rid)] += 1
         done: list[tuple[int, int]] = []
         for out in outputs:
-            i = self.index.get(out.request_id)
-            if i is None:
-                i = self.index[out.request_id.rsplit("-", 1)[0]]
+            i = self._row(out.request_id)
             tokens = len(out.outputs[0].token_ids) if out.outputs else 0
-            if tokens and np.isnan(self.t["first_token_s"][i]):
-                self.t["first_token_s"][i] = now
+            if tokens and first_token_s[i] != first_token_s[i]:
+                first_token_s[i] = now
             if out.finished:
                 done.append((i, tokens))
         self._admit()
+        done_s = book.times["done_s"]
         for i, tokens in sorted(done):
-            self.t["finish_s"][i] = now
-            self.generated[i] = tokens
-            self.in_engine -= 1
-            self.gateway.finished(self.admissions[i], tokens)
-            if self.config.mode == "continuous":
-                self.t["done_s"][i] = now
-        if self.config.mode == "microbatch" and self.in_engine == 0 and self.batch:
-            for j in self.batch:
-                self.t["done_s"][j] = now
-            self.batch = []
+            book.finished(i, now, tokens, book.preemptions[i])
+            self.gateway.finished(self.admissions.pop(i), tokens)
+            for j in self.dispatcher.release(self.slot, i):
+                done_s[j] = now
         return len(done)
 
     def _records(self) -> pd.DataFrame:
-        f, t = self.frame, self.t
-        rec = pd.DataFrame(
-            {
-                "request_id": f["request_id"],
-                "tenant": f["tenant"],
-                "tier": f["tier"],
-                "category": f["category"],
-                "arrival_s": self.arrival_s,
-                **t,
-            }
+        return self.book.frame(
+            self.frame, self.arrival_s, self.prompt, self.output, self.config.job_classes
         )
-        rec["queue_wait_s"] = rec["dispatch_s"] - rec["arrival_s"]
-        rec["ttft_s"] = rec["first_token_s"] - rec["arrival_s"]
-        rec["e2e_s"] = rec["done_s"] - rec["arrival_s"]
-        rec["prompt_tokens"] = self.prompt
-        rec["output_tokens"] = self.output
-        rec["generated_tokens"] = self.generated
-        rec["estimate_tokens"] = self.estimate
-        rec["batch_id"] = self.batch_id
-        rec["finished"] = ~np.isnan(rec["done_s"].to_numpy())
-        return rec
+
+    def _extra(self) -> dict:
+        lag = self.admission_lag_s[~np.isnan(self.admission_lag_s)]
+        return {
+            "admission_lag_max_s": float(lag.max()) if lag.size else None,
+            "admission_lag_mean_s": float(lag.mean()) if lag.size else None,
+        }

@@ -248,6 +248,7 @@ def _one(
         "status": live.status,
         "error": live.error,
         "live_wall_s": round(live.wall_s, 3),
+        **live.extra,
         "stretch": trace.meta.get("stretch"),
         **fidelity.scenario_fidelity(live.records, sim.records),
     }
