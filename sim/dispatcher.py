@@ -15,8 +15,8 @@ Two modes:
   ``batch_size``, dispatches it whole and takes nothing more until every request of the batch
   has finished. ``form`` says what the caller waits for before calling again.
 
-Dispatching calls ``send(view, slot, batch)`` (``batch`` is -1 in continuous mode): the driver
-hands the request to that replica's engine and writes its record.
+Dispatching calls ``send(view, slot, batch, now_s)`` (``batch`` is -1 in continuous mode): the
+driver hands the request to that replica's engine and writes its record.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Dispatcher:
         self,
         gateway: Gateway,
         slots: list[ReplicaSlot],
-        send: Callable[[RequestView, ReplicaSlot, int], None],
+        send: Callable[[RequestView, ReplicaSlot, int, float], None],
         *,
         continuous: bool,
         max_concurrency: int,
@@ -110,7 +110,7 @@ class Dispatcher:
                 if view is None:
                     return
                 only.in_engine += 1
-                send(view, only, -1)
+                send(view, only, -1, now_s)
             return
         slots = self.slots
         while len(gateway):
@@ -120,7 +120,7 @@ class Dispatcher:
             view = gateway.next(now_s)
             slot = self.router(room, len(slots))
             slot.in_engine += 1
-            send(view, slot, -1)
+            send(view, slot, -1, now_s)
 
     # -- micro-batches -------------------------------------------------------------------------
     def form(self, slot: ReplicaSlot, now_s: float) -> str | float:
@@ -147,7 +147,7 @@ class Dispatcher:
         slot.batch_left = len(batch)
         for view in batch:
             slot.in_engine += 1
-            self.send(view, slot, number)
+            self.send(view, slot, number, now_s)
         return WAIT_BATCH
 
     # -- feedback ------------------------------------------------------------------------------

@@ -84,6 +84,9 @@ class Run:
         )
         self.cost = CostModel(profile, overheads=config.overheads)
         self.book = RecordBook(n)
+        # bound once: called for every request
+        self._record_dispatch, self._record_finish = self.book.dispatched, self.book.finished
+        self._done_s = self.book.times["done_s"]
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.series, self.corrector_series = SeriesLog(), CorrectorLog()
         # least_kv reads every replica's KV pool at each dispatch, and a replica in the middle
@@ -123,7 +126,7 @@ class Run:
         n = len(f)
         continuous = dispatcher.continuous
         ranks: dict[str, int] = {}
-        estimate, est_class = self.book.estimate, self.book.est_class
+        estimate, est_class, codes = self.book.estimate, self.book.est_class, CLASS_CODES
         for start in range(0, n, ARRIVAL_CHUNK):
             rows = slice(start, start + ARRIVAL_CHUNK)
             arrival_s = self.arrival_s[rows].tolist()
@@ -157,17 +160,17 @@ class Run:
                 self.admissions[i] = adm
                 view = gateway.admit(adm, now)
                 estimate[i] = view.estimate_tokens
-                est_class[i] = CLASS_CODES[view.est_class]
+                est_class[i] = codes[view.est_class]
                 if continuous:
                     dispatcher.fill(now)
                 elif not self._arrival_wake.triggered:
                     self._arrival_wake.succeed()
 
-    def _send(self, view, slot: ReplicaSlot, batch: int) -> None:
+    def _send(self, view, slot: ReplicaSlot, batch: int, now_s: float) -> None:
         """The dispatcher's ``send``: hand the request to the replica's engine, record it."""
         replica = self.replicas[slot.replica_id]
         i = view.index
-        self.book.dispatched(i, self.env.now, slot.replica_id, batch)
+        self._record_dispatch(i, now_s, slot.replica_id, batch)
         replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
         if not replica.wake.triggered:
             replica.wake.succeed()
@@ -268,18 +271,19 @@ class Run:
         if self._finished >= self._progress_at:
             self._progress_at += self._progress_every
             self._progress(self._finished, len(self.frame))
-        self.book.finished(i, now, req.num_output_tokens, req.num_preemptions)
+        self._record_finish(i, now, req.num_output_tokens, req.num_preemptions)
         adm = self.admissions.pop(i)
-        self.gateway.finished(adm, req.num_output_tokens)
-        state = self.gateway.corrector.state()
+        gateway, dispatcher = self.gateway, self.dispatcher
+        gateway.finished(adm, req.num_output_tokens)
+        state = gateway.corrector.state()
         if state:
             self.corrector_series.record(now, adm.category, state)
-        done = self.dispatcher.release(replica.slot, i)
-        done_s = self.book.times["done_s"]
+        done = dispatcher.release(replica.slot, i)
+        done_s = self._done_s
         for j in done:
             done_s[j] = now
-        if self.dispatcher.continuous:
-            self.dispatcher.fill(self.env.now)  # not ``now``: a boundary tie may have waited
+        if dispatcher.continuous:
+            dispatcher.fill(self.env.now)  # not ``now``: a boundary tie may have waited
         elif done:
             replica.batch_done.succeed(now)
 
@@ -291,19 +295,19 @@ class Run:
             return
         self._next_sample_s = now + self._sample_dt_s
         depth = self.gateway.depth_by_tier
-        replicas = self.replicas
+        if len(self.replicas) == 1:  # the common case, without generators
+            only = self.replicas[0]
+            running, waiting = len(only.engine.running), len(only.engine.waiting)
+            kv = only.slot.kv_utilisation
+        else:
+            replicas = self.replicas
+            running = sum(len(r.engine.running) for r in replicas)
+            waiting = sum(len(r.engine.waiting) for r in replicas)
+            kv = sum(r.slot.kv_utilisation for r in replicas) / len(replicas)
         self.series.append(
-            (
-                now,
-                len(self.gateway),
-                depth["premium"],
-                depth["standard"],
-                depth["batch"],
-                sum(len(r.engine.running) for r in replicas),
-                sum(len(r.engine.waiting) for r in replicas),
-                sum(r.slot.kv_utilisation for r in replicas) / len(replicas),
-            )
-        )
+            (now, len(self.gateway), depth["premium"], depth["standard"], depth["batch"],
+             running, waiting, kv)
+        )  # fmt: skip
 
     def run(self) -> None:
         self.env.process(self.arrivals())

@@ -149,10 +149,10 @@ class LiveGateway:
             k += 1
         self.next_arrival = k
 
-    def _send(self, view, slot: ReplicaSlot, batch: int) -> None:
+    def _send(self, view, slot: ReplicaSlot, batch: int, now_s: float) -> None:
         """The dispatcher's ``send``: submit the request to the engine, record it."""
         i = view.index
-        self.book.dispatched(i, self.now(), slot.replica_id, batch)
+        self.book.dispatched(i, now_s, slot.replica_id, batch)
         self.engine.add(self.ids[i], int(self.prompt[i]), int(self.output[i]))
 
     def _row(self, request_id: str) -> int:
