@@ -35,7 +35,7 @@ class SimResult:
     @classmethod
     def from_run(cls, run, trace) -> SimResult:
         f, cfg = run.frame, run.config
-        rec = run.records(trace)
+        rec = run.records()
         series = run.series.frame()
         corr = run.corrector_series.frame()
         meta = {

@@ -320,7 +320,8 @@ class Run:
         if self._progress is not None:
             self._progress(self._finished, len(self.frame))
 
-    def records(self, trace: Trace) -> pd.DataFrame:
+    def records(self) -> pd.DataFrame:
+        """The run's records table (see :mod:`driftsched.sim.records`)."""
         return self.book.frame(
             self.frame,
             self.arrival_s,
@@ -353,18 +354,21 @@ def _usable(frame: pd.DataFrame, settings: EngineSettings, oversize: str) -> pd.
 def simulate(
     trace: Trace,
     config: SimConfig | None = None,
-    profile: Profile | None = None,
+    profile: Profile | str | None = None,
     progress: Callable[[int, int], None] | None = None,
     **overrides,
 ) -> SimResult:
     """Simulate ``trace`` under ``config`` (or keyword overrides of the defaults).
 
-    ``profile`` defaults to ``load_profile(config.profile)``. ``progress(finished, total)``, if
+    ``profile``: a :class:`Profile`, or a profile name or path (then it is also the config's
+    ``profile``); default ``load_profile(config.profile)``. ``progress(finished, total)``, if
     given, is called about every 0.5% of the requests finishing and once at the end (it must not
     touch the run; it is how the CLI draws its bar). Returns a :class:`SimResult`.
     """
     from driftsched.ground.config import build
 
+    if isinstance(profile, str):
+        overrides["profile"], profile = profile, None
     if config is None:
         config = build(SimConfig, overrides, "simulation config")
     elif overrides:

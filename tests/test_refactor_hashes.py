@@ -42,6 +42,15 @@ CASES: dict[str, tuple[str, dict]] = {
     "burst-2x-least_outstanding": ("burst", {"replicas": 2, "router": "least_outstanding"}),
     "burst-2x-least_kv": ("burst", {"replicas": 2, "router": "least_kv", "policy": "sjf"}),
     "burst-3x-microbatch": ("burst", {"replicas": 3, "mode": "microbatch", "batch_size": 8}),
+    # the measured CPU profile: overheads outside steps and the small-batch decode term
+    "fast-cpu-sjf-ewma-continuous": (
+        "fast",
+        {"profile": "cpu-tiny-llama", "policy": "sjf", "corrector": "ewma", "max_concurrency": 16},
+    ),
+    "fast-cpu-sjf-ewma-microbatch": (
+        "fast",
+        {"profile": "cpu-tiny-llama", "policy": "sjf", "corrector": "ewma", "mode": "microbatch"},
+    ),
     "azure-fifo-replay": ("azure", {"max_concurrency": 64, "oversize": "drop"}),
     "azure-sjf-ewma-replay": ("azure", {"policy": "sjf", "corrector": "ewma", "oversize": "drop"}),
 }
@@ -51,6 +60,11 @@ CASES: dict[str, tuple[str, dict]] = {
 def _trace(kind: str):
     if kind == "paper":
         return generate("driftsched-paper", requests=3000, seed=0)
+    if kind == "fast":  # the study's 3000 requests, 40x as fast: the tiny CPU model's load
+        tr = generate("driftsched-paper", requests=3000, seed=0)
+        frame = tr.frame.copy()
+        frame["arrival_s"] = frame["arrival_s"] / 40
+        return type(tr).from_frame(frame, "fast", source="test")
     if kind == "burst":  # 600 requests at 4x the study's rate: queues build on two replicas
         tr = generate("driftsched-paper", requests=600, seed=1)
         frame = tr.frame.copy()
