@@ -7,6 +7,9 @@ its measured duration — so a 2-ms decode step counts as much as a 200-ms prefi
 what MAPE rewards. The split holds out whole *episodes* (a burst of steps from one profiling
 point), so correlated neighbouring steps never sit on both sides.
 
+Beside the quality, :func:`noise_floor` says how much identical steps differ on the machine
+that was profiled, so a reader sees how much of the error is the machine's own.
+
 The fit is made robust to timing outliers (a step that waited on the OS, a page fault, a GC
 pause: on a shared CPU these are long, one-sided and would pull every coefficient up): after a
 first fit, training steps whose relative residual lies more than ``OUTLIER_MADS`` robust
@@ -85,6 +88,38 @@ class FitReport:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         features = list(self.coefficients)
         return design_matrix(frame, features) @ np.array([self.coefficients[f] for f in features])
+
+
+def noise_floor(frame: pd.DataFrame, min_steps: int = 6) -> dict:
+    """How much *identical* steps differ on this machine — the error no cost model can remove.
+
+    Within one episode, the decode-only steps with one batch size repeat one step (the context
+    grows by one token per request per step): after a straight line in context, their mean
+    absolute deviation relative to that line is ``identical_step_mape`` (over ``steps`` steps).
+    ``episode_drift`` is how far the same plan point's median step time moves between its
+    repeats (median over points of max/min - 1): the machine's speed drifting over minutes.
+    """
+    dec = frame[(frame["prefill_tokens"] == 0) & (frame["decode_requests"] > 0)]
+    errors = []
+    for _, g in dec.groupby(["episode", "decode_requests"], sort=False):
+        if len(g) < min_steps:
+            continue
+        x = g["decode_context_tokens"].to_numpy(dtype=float)
+        y = g["duration_s"].to_numpy(dtype=float)
+        line = np.polyval(np.polyfit(x, y, 1), x) if np.ptp(x) > 0 else np.full_like(y, y.mean())
+        errors.append(np.abs(y - line) / line)
+    ape = np.concatenate(errors) if errors else np.empty(0)
+    drift = []
+    if "repeat" in frame.columns:
+        med = frame.groupby(["point", "repeat"])["duration_s"].median()
+        for _, m in med.groupby(level="point"):
+            if len(m) > 1:
+                drift.append(float(m.max() / m.min() - 1))
+    return {
+        "identical_step_mape": float(ape.mean()) if ape.size else float("nan"),
+        "steps": int(ape.size),
+        "episode_drift": float(np.median(drift)) if drift else float("nan"),
+    }
 
 
 def check_raw(frame: pd.DataFrame, source: str) -> None:
@@ -227,6 +262,10 @@ def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
             "train": _rounded(m["train"]),
             "features": list(report.coefficients),
             "train_outliers_set_aside": int(report.train.get("outlier", pd.Series([])).sum()),
+            "noise_floor": {
+                k: (round(v, 5) if isinstance(v, float) else v)
+                for k, v in noise_floor(pd.concat([report.train, report.test])).items()
+            },
         },
         overheads_s=overheads,
     )

@@ -64,6 +64,7 @@ class Run:
         config: SimConfig,
         profile: Profile,
         progress: Callable[[int, int], None] | None = None,
+        cost_model=None,
     ):
         self.config, self.profile = config, profile
         self.settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
@@ -82,7 +83,9 @@ class Run:
         self.dispatcher = Dispatcher.from_config(
             config, self.gateway, [r.slot for r in self.replicas], self._send
         )
-        self.cost = CostModel(profile, overheads=config.overheads)
+        self.cost = cost_model or CostModel(profile, overheads=config.overheads)
+        if hasattr(self.cost, "bind_clock"):  # a cost model that plays back a live clock
+            self.cost.bind_clock(lambda: self.env.now)
         self.book = RecordBook(n)
         # bound once: called for every request
         self._record_dispatch, self._record_finish = self.book.dispatched, self.book.finished
@@ -356,6 +359,7 @@ def simulate(
     config: SimConfig | None = None,
     profile: Profile | str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cost_model=None,
     **overrides,
 ) -> SimResult:
     """Simulate ``trace`` under ``config`` (or keyword overrides of the defaults).
@@ -363,7 +367,10 @@ def simulate(
     ``profile``: a :class:`Profile`, or a profile name or path (then it is also the config's
     ``profile``); default ``load_profile(config.profile)``. ``progress(finished, total)``, if
     given, is called about every 0.5% of the requests finishing and once at the end (it must not
-    touch the run; it is how the CLI draws its bar). Returns a :class:`SimResult`.
+    touch the run; it is how the CLI draws its bar). ``cost_model`` replaces the profile's
+    :class:`CostModel` (anything with ``step_seconds`` and ``closed_form_runs``, and optionally
+    ``bind_clock(now)`` to read the simulation clock; schedule replay plays back measured steps
+    this way). Returns a :class:`SimResult`.
     """
     from driftsched.ground.config import build
 
@@ -374,6 +381,6 @@ def simulate(
     elif overrides:
         config = build(SimConfig, {**config.model_dump(), **overrides}, "simulation config")
     profile = profile or load_profile(config.profile)
-    run = Run(trace, config, profile, progress)
+    run = Run(trace, config, profile, progress, cost_model)
     run.run()
     return SimResult.from_run(run, trace)

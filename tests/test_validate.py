@@ -40,7 +40,10 @@ class FakeLiveEngine:
     """Steps take exactly the profile's predicted time (+ overheads) on the fake clock; like
     the instrumented vLLM engine it reports each step's composition in ``last_steps``."""
 
-    def __init__(self, clock: FakeClock, die_after_steps: int | None = None, **engine):
+    def __init__(
+        self, clock: FakeClock, die_after_steps: int | None = None, slow: float = 1.0, **engine
+    ):
+        self.slow = slow  # steps take this many times the profile's prediction
         self.prof = load_profile(PROFILE)
         self.eng = ReferenceEngine(self.prof.engine.model_copy(update=engine))
         self.cost, self.clock, self.die = CostModel(self.prof), clock, die_after_steps
@@ -62,7 +65,7 @@ class FakeLiveEngine:
             raise RuntimeError("engine core died")
         plan = self.eng.schedule()
         start = self.clock.t
-        self.clock.t += self.cost.step_seconds(plan.shape, len(plan.admitted))
+        self.clock.t += self.slow * self.cost.step_seconds(plan.shape, len(plan.admitted))
         self.last_steps = [
             StepRecord(
                 start,
@@ -124,6 +127,10 @@ def test_live_gateway_on_a_faithful_engine_matches_the_simulator(tmp_path, mode)
         # same engine semantics and step times: only step-boundary admission differs
         assert row["e2e_p50_rel_error"] < 0.03 and row["e2e_p99_rel_error"] < 0.03
         assert row["ttft_p50_rel_error"] < 0.05
+        # replay: the same engine model on the live step durations batches identically
+        assert row["replay_identical_share"] == 1.0 and row["replay_first_divergence"] is None
+        assert row["replay_e2e_request_error_max"] < 1e-3
+        assert row["speed_ratio_run"] == pytest.approx(1.0, abs=0.01)
     s = report["summary"]
     assert s["ranking_pairs"] == 1 and s["ranking_agreement"] == 1.0
     data = json.loads((tmp_path / "report.json").read_text())
@@ -178,6 +185,42 @@ def _requests(fake: FakeLiveEngine):
     made = {**fake.eng.running, **{r.index: r for r in fake.eng.waiting}}
     made.update(fake.finished)
     return [made[k] for k in sorted(made)]
+
+
+def test_replay_and_rescale_take_a_slow_machine_out_of_the_error(tmp_path):
+    """A machine 30% slower than profiled: the raw simulation is far off, the run's measured
+    speed says 1.3, and both the rescaled sim and schedule replay match the live run."""
+    clock = FakeClock()
+    report, _ = run_fake(tmp_path, clock, FakeLiveEngine(clock, slow=1.3), scenarios=1)
+    row = report["scenarios"][0]
+    assert row["speed_ratio_run"] == pytest.approx(1.3, abs=0.01)
+    assert row["e2e_p50_rel_error"] > 0.2
+    assert row["replay_identical_share"] == 1.0 and row["replay_first_divergence"] is None
+    assert row["replay_e2e_request_error_p99"] < 0.01
+    assert row["rescaled_e2e_p50_rel_error"] < 0.03
+    s = report["summary"]
+    assert s["speed_ratio_run"] == pytest.approx(1.3, abs=0.01)
+    assert s["replay_identical_share"] == 1.0
+    from driftsched.validate.runner import FidelityGateFailure, check_gates
+
+    with pytest.raises(FidelityGateFailure, match="E2E P50 error 2.*exceeds"):  # the raw gate
+        check_gates(report, max_p50_error=0.10)
+    check_gates({**report, "settings": {"rescale": True}}, max_p50_error=0.10)
+    for name in ("live_steps.parquet", "replay.parquet", "rescaled.parquet"):
+        assert (tmp_path / "scenarios" / row["key"] / name).is_file()
+
+
+def test_replay_reports_where_the_engine_semantics_diverge(tmp_path):
+    """An engine that batches fewer tokens per step than the simulator's model: replay says
+    so — steps differ, from a named first step with both shapes."""
+    clock = FakeClock()
+    engine = FakeLiveEngine(clock, max_num_batched_tokens=256)
+    report, _ = run_fake(tmp_path, clock, engine, scenarios=1)
+    row = report["scenarios"][0]
+    assert row["replay_identical_share"] < 0.99
+    first = row["replay_first_divergence"]
+    assert first["step"] >= 0 and first["live"] != first["sim"]
+    assert first["live"]["prefill_tokens"] <= 256 < first["sim"]["prefill_tokens"]
 
 
 def test_an_engine_that_dies_leaves_a_partial_report(tmp_path):

@@ -97,8 +97,15 @@ def summary(rows: list[dict]) -> dict:
             out[f"{key}_max"] = float(vals.max()) if vals.size else float("nan")
         ks = np.array([r[f"{m}_ks"] for r in rows], dtype=float)
         out[f"{m}_ks"] = float(np.nanmean(ks)) if np.isfinite(ks).any() else float("nan")
-    noise = [k for k in (rows[0] if rows else {}) if k.startswith("noise_")]
-    for key in noise:  # live-vs-live differences (the measurement's own noise), when measured
+    extra = [
+        k
+        for k in (rows[0] if rows else {})
+        if k.startswith(("noise_", "replay_", "rescaled_", "speed_ratio"))
+        and isinstance(rows[0][k], (int, float))
+    ]
+    # live-vs-live differences (the measurement's own noise), replay and rescaled errors, the
+    # run's measured speed: means over scenarios, when measured
+    for key in extra:
         vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
     r50, r99 = ranking(rows, "p50"), ranking(rows, "p99")
@@ -107,4 +114,13 @@ def summary(rows: list[dict]) -> dict:
     out["ranking_pairs"], out["ranking_pairs_agree"] = r50["pairs"], r50["pairs_agree"]
     out["ranking_pairs_distinct"] = r50["pairs_distinct"]
     out["ranking_pairs_distinct_agree"] = r50["pairs_distinct_agree"]
+    for prefix in ("replay_", "rescaled_"):
+        if rows and f"{prefix}e2e_p50_live_s" in rows[0]:
+            r = ranking(_unprefixed(rows, prefix), "p50")
+            out[f"{prefix}ranking_pairs_distinct"] = r["pairs_distinct"]
+            out[f"{prefix}ranking_pairs_distinct_agree"] = r["pairs_distinct_agree"]
     return out
+
+
+def _unprefixed(rows: list[dict], prefix: str) -> list[dict]:
+    return [{k.removeprefix(prefix): v for k, v in r.items() if k.startswith(prefix)} for r in rows]

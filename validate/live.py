@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from driftsched.calibrate.profiler import shape_row
 from driftsched.sim.config import SimConfig
 from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.gateway import Gateway
@@ -45,13 +46,36 @@ class LiveResult:
     """Per-request records of a live run (exactly the simulator's columns), and how the run
     ended: ``complete``, ``timeout`` or ``error`` (with ``error`` text). ``extra`` holds what
     only a live run has: ``admission_lag_max_s``/``admission_lag_mean_s``, how long after its
-    ``arrival_s`` the loop got round to admitting a request."""
+    ``arrival_s`` the loop got round to admitting a request. ``admit_s`` (per trace row) is when
+    the loop admitted each request (schedule replay starts requests there)."""
 
     records: pd.DataFrame
     status: str = "complete"
     error: str | None = None
     wall_s: float = 0.0
     extra: dict = field(default_factory=dict)
+    #: one row per engine step, when the engine reports its steps (see :data:`STEP_COLUMNS`)
+    steps: pd.DataFrame | None = None
+    admit_s: np.ndarray | None = None
+
+
+#: the live step log: the loop's clock at the step's start and once its outputs were handled,
+#: whether the loop then went idle (slept) before the next step, how many requests the step
+#: scheduled for the first time, the engine core's own time for it, and the step's batch shape
+#: (as the profiler records it)
+STEP_COLUMNS = [
+    "start_s",
+    "end_s",
+    "idle_after",
+    "admitted",
+    "engine_s",
+    "prefill_tokens",
+    "prefill_attention",
+    "prefill_requests",
+    "decode_requests",
+    "decode_context_tokens",
+    "preempted",
+]
 
 
 class LiveGateway:
@@ -84,8 +108,9 @@ class LiveGateway:
         self.ids = [f"q{i}" for i in range(self.n)]
         self.index = {rid: i for i, rid in enumerate(self.ids)}
         self.admissions: dict[int, Admission] = {}
-        self.admission_lag_s = np.full(self.n, np.nan)
+        self.admit_s = np.full(self.n, np.nan)
         self.next_arrival = 0
+        self.step_log: list[list] = []
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> LiveResult:
@@ -101,7 +126,14 @@ class LiveGateway:
         except Exception as exc:  # the engine died mid-run: keep what completed
             status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
-            self.result = LiveResult(self._records(), status, error, self.now(), self._extra())
+            steps = (
+                pd.DataFrame(self.step_log, columns=STEP_COLUMNS)
+                if hasattr(self.engine, "last_steps")
+                else None
+            )
+            self.result = LiveResult(
+                self._records(), status, error, self.now(), self._extra(), steps, self.admit_s
+            )
         return self.result
 
     def now(self) -> float:
@@ -124,6 +156,8 @@ class LiveGateway:
             wait = (self.arrival_s[k] - self.now()) if k < self.n else 0.001
             if deadline is not None:
                 wait = min(wait, deadline - self.now())
+            if self.step_log:
+                self.step_log[-1][2] = True  # idle after that step
             self.sleep(min(max(wait, 0.0), 0.05))
 
     def _admit(self) -> None:
@@ -145,9 +179,11 @@ class LiveGateway:
             self.admissions[k] = adm
             view = self.gateway.admit(adm, now)
             self.book.admitted(k, view.estimate_tokens, view.est_class)
-            self.admission_lag_s[k] = now - self.arrival_s[k]
+            self.admit_s[k] = now
             k += 1
-        self.next_arrival = k
+            self.next_arrival = k
+            if self.dispatcher.continuous:  # as the simulator: fill on every arrival
+                self.dispatcher.fill(now)
 
     def _send(self, view, slot: ReplicaSlot, batch: int, now_s: float) -> None:
         """The dispatcher's ``send``: submit the request to the engine, record it."""
@@ -169,13 +205,19 @@ class LiveGateway:
         now = self.now()
         book = self.book
         scheduled_s, first_token_s = book.times["scheduled_s"], book.times["first_token_s"]
+        admitted, engine_s = 0, 0.0
+        shape = [0, 0.0, 0, 0, 0, 0]
         for record in getattr(self.engine, "last_steps", ()):
+            engine_s += record.duration_s
             for rid, _, _ in record.chunks:
                 i = self._row(rid)
                 if scheduled_s[i] != scheduled_s[i]:  # NaN: first time in the engine's batch
                     scheduled_s[i] = start
+                    admitted += 1
             for rid in record.preempted_ids:
                 book.preemptions[self._row(rid)] += 1
+            for k, value in enumerate(shape_row(record).values()):
+                shape[k] += value
         done: list[tuple[int, int]] = []
         for out in outputs:
             i = self._row(out.request_id)
@@ -186,11 +228,15 @@ class LiveGateway:
                 done.append((i, tokens))
         self._admit()
         done_s = book.times["done_s"]
+        dispatcher = self.dispatcher
         for i, tokens in sorted(done):
             book.finished(i, now, tokens, book.preemptions[i])
             self.gateway.finished(self.admissions.pop(i), tokens)
-            for j in self.dispatcher.release(self.slot, i):
+            for j in dispatcher.release(self.slot, i):
                 done_s[j] = now
+            if dispatcher.continuous:  # ... and on every finish
+                dispatcher.fill(now)
+        self.step_log.append([start, self.now(), False, admitted, engine_s, *shape])
         return len(done)
 
     def _records(self) -> pd.DataFrame:
@@ -199,7 +245,7 @@ class LiveGateway:
         )
 
     def _extra(self) -> dict:
-        lag = self.admission_lag_s[~np.isnan(self.admission_lag_s)]
+        lag = (self.admit_s - self.arrival_s)[~np.isnan(self.admit_s)]
         return {
             "admission_lag_max_s": float(lag.max()) if lag.size else None,
             "admission_lag_mean_s": float(lag.mean()) if lag.size else None,

@@ -74,6 +74,7 @@ def markdown(report: dict) -> str:
             f"{TIE_REL:.0%}); P99: {s.get('ranking_agreement_p99')}",
             "",
         ]
+    lines += _timing(report)
     lines += [
         "## Scenarios",
         "",
@@ -98,6 +99,51 @@ def markdown(report: dict) -> str:
                 f"{', '.join(r['unfinished_request_ids'][:20])}",
             ]
     return "\n".join(lines)
+
+
+def _timing(report: dict) -> list[str]:
+    """The section that tells a semantic error from a timing error (replay, run speed)."""
+    rows = [r for r in report["scenarios"] if "replay_identical_share" in r]
+    if not rows:
+        return []
+    rescale = report.get("settings", {}).get("rescale", False)
+    lines = [
+        "## Semantics or timing?",
+        "",
+        "*Replay*: the simulator on the same arrivals with each step lasting as long as the live "
+        "engine's step did — what is left is the engine and gateway model. *Run speed*: measured "
+        "/ predicted time of the run's own steps (> 1: the machine ran slower than profiled). "
+        "*Rescaled*: the simulator with the profile multiplied by the run speed — the cost "
+        "model's shape with the day's machine speed factored out. "
+        + (
+            "**Gates read the rescaled figures (`--rescale`).**"
+            if rescale
+            else "Gates read the raw figures; `--rescale` makes them read the rescaled ones."
+        ),
+        "",
+        "| scenario | run speed | steps identical | first divergence | replay E2E per-request "
+        "P99 | replay E2E P50 | raw E2E P50 | rescaled E2E P50 | rescaled E2E P99 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        first = r.get("replay_first_divergence")
+        where = "none" if first is None else f"step {first['step']}"
+        lines.append(
+            f"| {r['key']} | {r.get('speed_ratio_run', float('nan')):.3f} | "
+            f"{_pct(r['replay_identical_share'])} | {where} | "
+            f"{_pct(r.get('replay_e2e_request_error_p99'))} | "
+            f"{_pct(r.get('replay_e2e_p50_rel_error'))} | {_pct(r.get('e2e_p50_rel_error'))} | "
+            f"{_pct(r.get('rescaled_e2e_p50_rel_error'))} | "
+            f"{_pct(r.get('rescaled_e2e_p99_rel_error'))} |"
+        )
+    for r in rows:
+        first = r.get("replay_first_divergence")
+        if first is not None:
+            lines.append(
+                f"- {r['key']}: first differing step {first['step']}: live {first['live']}, "
+                f"simulated {first['sim']}"
+            )
+    return [*lines, ""]
 
 
 def figures(out: Path, report: dict) -> list[Path]:

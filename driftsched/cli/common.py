@@ -172,6 +172,14 @@ def print_profile(prof) -> None:
                 "fit quality",
             )
         )
+        floor = prof.fit_quality.get("noise_floor")
+        if floor:
+            console.print(
+                f"noise floor of this machine: identical steps differ by "
+                f"{floor['identical_step_mape']:.1%} (mean abs., {floor['steps']} steps); the same "
+                f"plan point's median moves {floor['episode_drift']:.1%} between its repeats",
+                soft_wrap=True,
+            )
     if prof.overheads_s:
         console.print(
             "overheads outside steps: "
