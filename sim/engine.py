@@ -17,6 +17,10 @@ Semantics (vLLM ``vllm/v1/core/sched/scheduler.py`` and ``kv_cache_manager.py``,
    budget is left and fewer than ``max_num_seqs`` run: each gets ``min(num_tokens, budget)``
    tokens (a chunk when chunked prefill is on; without it a prompt that does not fit stops the
    loop) if its KV blocks are free, otherwise the loop stops (no preemption for waiting ones).
+   With ``reserve_full_prompt`` (vLLM 0.32's ``scheduler_reserve_full_isl``, on by default) a
+   waiting request is admitted only if the blocks for its *whole* sequence
+   (``min(num_tokens, max_model_len)``) are free, not just those of its first chunk
+   (``kv_cache_manager.allocate_slots(full_sequence_must_fit=True)``).
 3. **After the step** every request whose computed tokens reach its ``num_tokens`` samples one
    token (the first at the end of the step that completes its prefill); it finishes at the end
    of the step that produces its ``target_tokens``-th token, and its blocks are freed.
@@ -199,9 +203,13 @@ class EngineBase:
         return budget
 
     def _schedule_waiting(self, budget: int, plan: StepPlan) -> None:
-        max_seqs, chunked = self.settings.max_num_seqs, self.settings.enable_chunked_prefill
+        s = self.settings
+        max_seqs, chunked = s.max_num_seqs, s.enable_chunked_prefill
+        full, max_len = s.reserve_full_prompt, s.max_model_len
         while self.waiting and budget > 0 and len(self.running) < max_seqs:
             req = self.waiting[0]
+            if full and blocks_for(min(req.num_tokens, max_len), self.block_size) > self.pool.free:
+                break  # the whole sequence must fit before its first chunk is admitted
             new = req.num_tokens - req.num_computed_tokens
             if not chunked and new > budget:
                 break

@@ -34,6 +34,11 @@ class EngineSettings(Config):
     max_num_batched_tokens: int = Field(2048, ge=1)
     max_model_len: int = Field(2048, ge=1)
     enable_chunked_prefill: bool = True
+    reserve_full_prompt: bool = Field(
+        True,
+        description="admit a waiting request only if the KV blocks for its whole sequence are "
+        "free, not just its first chunk (vLLM's scheduler_reserve_full_isl, default on in 0.32)",
+    )
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     dtype: str = "float16"
 

@@ -163,3 +163,32 @@ def test_fast_engine_equals_reference_engine(case):
         assert [r.num_output_tokens for r in made] == [o for _, o in reqs]
     if any(entry[2] for entry in logs[0]):
         event("preempted")
+
+
+@pytest.mark.parametrize("cls", ENGINES)
+@pytest.mark.parametrize("reserve", [True, False])
+def test_a_waiting_request_is_admitted_only_if_its_whole_prompt_fits(cls, reserve):
+    """vLLM 0.32 (``scheduler_reserve_full_isl``): B's first chunk would fit in the 2 free
+    blocks, but its 12-token prompt needs 3, so B waits until A is done; without the rule the
+    old behaviour admits the chunk at once."""
+    eng = cls(
+        EngineSettings(
+            block_size=4,
+            num_gpu_blocks=6,  # 5 usable
+            max_num_seqs=4,
+            max_num_batched_tokens=8,
+            max_model_len=20,
+            reserve_full_prompt=reserve,
+        )
+    )
+    log, (a, b) = drive(eng, [(8, 5), (12, 2)])
+    admitted = [entry[3] for entry in log]
+    assert admitted[0] == [0]  # A takes the whole budget at step 0
+    if reserve:
+        # A holds 3 blocks from step 1 (9 tokens): 2 free < 3 needed by B's prompt
+        assert admitted[1] == [] and 1 in sum(admitted, [])
+        first_b = next(k for k, adm in enumerate(admitted) if 1 in adm)
+        assert 0 in sum((entry[5] for entry in log[:first_b]), [])  # only after A finished
+    else:
+        assert admitted[1] == [1]  # a 7-token chunk (2 blocks) goes in next to A's decode
+    assert a.num_output_tokens == 5 and b.num_output_tokens == 2
