@@ -147,9 +147,15 @@ class LiveGateway:
                     f"scenario exceeded {self.timeout_s:g} s with "
                     f"{self.n - finished} requests unfinished"
                 )
-            self._admit()
+            # While the engine works, requests are admitted only between a step's end and its
+            # finishes (in _step), as the simulator orders a step boundary: one arriving after
+            # that waits for the next boundary, as it would behind an engine that had already
+            # scheduled its next step. An idle engine admits at once.
+            busy = self.engine.has_work()
+            if not busy:
+                self._admit()
             deadline = self.dispatcher.poll(self.now())
-            if self.engine.has_work():
+            if busy or self.engine.has_work():
                 finished += self._step()
                 continue
             k = self.next_arrival
