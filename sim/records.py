@@ -39,6 +39,16 @@ def as_numpy(column: array) -> np.ndarray:
     return np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype=dtype)
 
 
+def latencies(times, arrival_s: np.ndarray) -> dict[str, np.ndarray]:
+    """``queue_wait_s``, ``ttft_s`` and ``e2e_s`` from the timestamps (``times``: a mapping with
+    ``dispatch_s``, ``first_token_s``, ``done_s``) and the arrivals they are measured from."""
+    return {
+        "queue_wait_s": times["dispatch_s"] - arrival_s,
+        "ttft_s": times["first_token_s"] - arrival_s,
+        "e2e_s": times["done_s"] - arrival_s,
+    }
+
+
 class RecordBook:
     """The per-request columns of one run of ``n`` requests (trace rows ``0 .. n-1``).
 
@@ -99,9 +109,7 @@ class RecordBook:
             "category": trace["category"],
             "arrival_s": arrival_s,
             **t,
-            "queue_wait_s": t["dispatch_s"] - arrival_s,
-            "ttft_s": t["first_token_s"] - arrival_s,
-            "e2e_s": t["done_s"] - arrival_s,
+            **latencies(t, arrival_s),
             "tpot_s": tpot,
             "prompt_tokens": prompt_tokens,
             "output_tokens": out,

@@ -27,10 +27,16 @@ def rel_error(sim: float, live: float) -> float:
     return abs(sim - live) / abs(live)
 
 
+def paired(live: pd.DataFrame, sim: pd.DataFrame) -> pd.DataFrame:
+    """The requests finished on both sides, joined on ``request_id`` (columns suffixed
+    ``_live`` and ``_sim``)."""
+    both = live.merge(sim, on="request_id", suffixes=("_live", "_sim"))
+    return both[both["finished_live"] & both["finished_sim"]]
+
+
 def scenario_fidelity(live: pd.DataFrame, sim: pd.DataFrame) -> dict:
     """Error metrics of one scenario (records joined on ``request_id``)."""
-    both = live.merge(sim, on="request_id", suffixes=("_live", "_sim"))
-    done = both[both["finished_live"] & both["finished_sim"]]
+    done = paired(live, sim)
     out: dict = {
         "requests": len(live),
         "live_finished": int(live["finished"].sum()),

@@ -9,11 +9,13 @@ comparisons come from that log:
   then the machine's own, so what differs is semantics: the share of steps whose composition
   (batch shape: prefill tokens and attention pairs, prefill requests, decode requests, decode
   context tokens) is identical, the first step where they diverge, and the per-request error of
-  the timestamps. A live step's duration is from its start to the next step's start while the
-  loop stayed busy, else to the moment its outputs were handled (the engine then went idle).
-  Each request enters the replay at the live step boundary where the loop could first hand it
-  to the engine (the start of the first step after the loop admitted it), so both runs share
-  every boundary exactly; its latencies are then measured from its real ``arrival_s``.
+  the timestamps. Each replayed step ends when the live step released the engine (the next
+  step's start while the loop stayed busy, else the moment its outputs were handled), on the
+  live clock, so both runs share every boundary exactly (:func:`ends`). A request admitted
+  while the engine was busy enters at the start of the first live step after its admission
+  (the boundary where it could first join); one admitted to an idle engine enters at its
+  admission (:func:`boundaries`). Its latencies are then measured from its real
+  ``arrival_s``.
 - **Speed** (:func:`run_speed`): measured over predicted time of the live run's own steps —
   how much slower (> 1) or faster the machine ran than the profile says, for exactly this
   scenario's steps. :func:`rescaled_profile` multiplies a profile by it: a sim on that profile
@@ -27,6 +29,8 @@ import numpy as np
 import pandas as pd
 from driftsched.sim.costmodel import BatchShape, CostModel
 from driftsched.sim.profile import Profile
+from driftsched.sim.records import latencies
+from driftsched.validate.fidelity import paired
 
 #: the shape fields compared step by step
 SHAPE = list(BatchShape._fields)
@@ -146,9 +150,8 @@ def _from_arrivals(records: pd.DataFrame, arrival_s: np.ndarray) -> pd.DataFrame
     """``records`` with latencies measured from ``arrival_s`` (the trace's real arrivals)."""
     out = records.copy()
     out["arrival_s"] = arrival_s
-    out["queue_wait_s"] = out["dispatch_s"] - arrival_s
-    out["ttft_s"] = out["first_token_s"] - arrival_s
-    out["e2e_s"] = out["done_s"] - arrival_s
+    for name, values in latencies(out, arrival_s).items():
+        out[name] = values
     return out
 
 
@@ -163,8 +166,7 @@ def _shape(rows: np.ndarray, k: int) -> dict | None:
 
 def request_errors(live: pd.DataFrame, sim: pd.DataFrame, metric: str = "e2e_s") -> dict:
     """Per-request relative error of ``metric`` (requests finished in both): P50, P99, max."""
-    both = live.merge(sim, on="request_id", suffixes=("_live", "_sim"))
-    both = both[both["finished_live"] & both["finished_sim"]]
+    both = paired(live, sim)
     lv, sv = both[f"{metric}_live"].to_numpy(float), both[f"{metric}_sim"].to_numpy(float)
     ok = lv > 0
     err = np.abs(sv[ok] - lv[ok]) / lv[ok]
