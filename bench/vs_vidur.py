@@ -140,6 +140,7 @@ def workload(n: int, profile):
         output_len="lognormal:median=200,sigma=0.7",
         prompt_cap=2048,
         output_cap=2000,
+        max_total_tokens=None,
     ).frame
     capacity = saturated_throughput(frame, BATCH_CAP, profile=profile)
     offered = len(frame) / float(frame["arrival_s"].iloc[-1])

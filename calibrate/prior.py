@@ -32,7 +32,7 @@ from driftsched.sim.profile import EngineSettings, Profile, Provenance
 from pydantic import Field
 
 from driftsched.ground.config import Config
-from driftsched.ground.errors import InputError, UnknownNameError
+from driftsched.ground.errors import InputError, canonical_name
 
 SPEC_TABLE_DATE = "2026-11-24"
 
@@ -200,11 +200,10 @@ class Efficiency(Config):
 
 def load_model_config(path_or_name: str) -> ModelArch:
     """A known model name, or a path to a Hugging Face ``config.json``."""
-    if path_or_name in MODELS:
-        return MODELS[path_or_name]
     path = Path(path_or_name)
     if not path.is_file():
-        raise UnknownNameError("model (or config.json path)", path_or_name, list(MODELS))
+        kind = "model (or config.json path)"
+        return MODELS[canonical_name(path_or_name, MODELS, kind)]
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:
@@ -233,8 +232,7 @@ def derive_prior(
     name: str | None = None,
 ) -> Profile:
     """Derive a roofline prior profile (see module docstring). Deterministic."""
-    if gpu not in GPUS:
-        raise UnknownNameError("GPU", gpu, list(GPUS))
+    gpu = canonical_name(gpu, GPUS, "GPU")
     if tensor_parallel < 1:
         raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
     spec, arch, eff = GPUS[gpu], load_model_config(model), efficiency or Efficiency()

@@ -29,7 +29,7 @@ import pandas as pd
 from driftsched.calibrate.plan import Point, episodes, points
 from driftsched.sim.costmodel import chunk_attention
 
-from driftsched.ground.atomic import atomic_path, write_json
+from driftsched.ground.atomic import atomic_path, output_folder, write_json
 from driftsched.ground.config import Config
 from driftsched.ground.errors import InputError
 
@@ -137,7 +137,7 @@ def profile(
     ``engine``: an already started :class:`InstrumentedEngine` to profile (the caller owns it
     and shuts it down), e.g. to validate later on the very same engine instance."""
     out = Path(out_dir)
-    (out / "parts").mkdir(parents=True, exist_ok=True)
+    output_folder(out / "parts")
     plan_file = out / "plan.json"
     plan = settings.model_dump(mode="json")
     if plan_file.exists():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from driftsched.ground.atomic import write_text
+from driftsched.ground.atomic import output_folder, write_text
 
 TINY_LLAMA = {
     "architectures": ["LlamaForCausalLM"],
@@ -37,6 +37,6 @@ TINY_LLAMA = {
 def write_tiny_model(folder: str | Path, **overrides) -> Path:
     """Write the tiny model's ``config.json`` into ``folder`` (created); return the folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder)
     write_text(folder / "config.json", json.dumps({**TINY_LLAMA, **overrides}, indent=2) + "\n")
     return folder

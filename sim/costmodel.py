@@ -60,6 +60,9 @@ class Feature(NamedTuple):
 
     unit: str
     expr: str
+    #: a profile may leave an optional term out (it then adds nothing); a required one must be
+    #: given, 0 included, so a typo or a truncated file is never read as "free"
+    optional: bool = False
 
 
 #: feature name -> unit and expression, in the order terms are summed
@@ -72,7 +75,9 @@ FEATURES: dict[str, Feature] = {
     "decode_context_tokens": Feature("s/token", "decode_context_tokens"),
     # the first SMALL_BATCH decoding sequences cost more each than later ones (concave batch
     # cost: per-sequence work amortises over a batch); see docs/calibrate.md
-    "decode_requests_small": Feature("s/request", "minimum(decode_requests, SMALL_BATCH)"),
+    "decode_requests_small": Feature(
+        "s/request", "minimum(decode_requests, SMALL_BATCH)", optional=True
+    ),
 }
 #: the one feature that changes within a run of decode-only steps (each step adds one context
 #: token per decoding request); every other feature is constant over such a run, which is what

@@ -95,10 +95,51 @@ class Profile(Config):
     @field_validator("coefficients")
     @classmethod
     def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        import math
+
         unknown = sorted(set(v) - set(FEATURES))
         if unknown:
             raise ValueError(f"unknown feature {unknown[0]!r}; known: {', '.join(FEATURES)}")
+        missing = [f for f, feat in FEATURES.items() if not feat.optional and f not in v]
+        if missing:
+            raise ValueError(
+                f"missing coefficient {missing[0]!r} (required by the linear-v1 form; give 0 "
+                "to leave a term out)"
+            )
+        bad = [f for f, c in v.items() if not math.isfinite(c)]
+        if bad:
+            raise ValueError(f"coefficient {bad[0]!r} is {v[bad[0]]}; expected a finite number")
         return v
+
+    @field_validator("overheads_s")
+    @classmethod
+    def _overheads(cls, v: dict[str, float]) -> dict[str, float]:
+        import math
+
+        bad = [k for k, x in v.items() if not (math.isfinite(x) and x >= 0)]
+        if bad:
+            raise ValueError(f"overhead {bad[0]!r} is {v[bad[0]]}; expected a finite number >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _positive_steps(self):
+        from driftsched.sim.costmodel import BatchShape, design_matrix
+
+        shapes = {  # the smallest step of each kind an engine can run
+            "a one-token prefill": BatchShape(1, 1.0, 1, 0, 0),
+            "a one-request decode": BatchShape(0, 0.0, 0, 1, 1),
+        }
+        names = list(self.coefficients)
+        coef = [self.coefficients[f] for f in names]
+        for what, shape in shapes.items():
+            cols = {k: [v] for k, v in shape._asdict().items()}
+            seconds = float(design_matrix(cols, names)[0] @ coef) if names else 0.0
+            if not seconds > 0:
+                raise ValueError(
+                    f"the coefficients give {what} step {seconds:g} s; a cost model's steps "
+                    "must take time (all coefficients zero?)"
+                )
+        return self
 
     @classmethod
     def build(
@@ -112,6 +153,11 @@ class Profile(Config):
     ) -> Profile:
         """A profile of the current schema: coefficients and overheads rounded to 6
         significant digits, each coefficient's unit from the feature table."""
+        coefficients = {  # a required term the fit left out is written as 0
+            f: coefficients.get(f, 0.0)
+            for f, feat in FEATURES.items()
+            if f in coefficients or not feat.optional
+        }
         return cls(
             schema_version=PROFILE_SCHEMA_VERSION,
             name=name,
@@ -126,6 +172,13 @@ class Profile(Config):
     @property
     def kind(self) -> str:
         return self.provenance.kind
+
+    def note(self) -> str:
+        """One line every output carries: which cost model, and whether it is a prior (derived
+        from spec sheets) or measured — the one wording console, files and figures use."""
+        p = self.provenance
+        kind = "PRIOR (derived from specs, not measured)" if self.kind == "prior" else "measured"
+        return f"cost model: {self.name} — {kind}; {p.hardware}, {p.model}"
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
@@ -156,7 +209,7 @@ def parse_profile(text: str, source: str) -> Profile:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(profile)"
-        raise InputError(f"{source}: field {field!r}: {err['msg']}") from None
+        raise InputError(f"{source}: field {field!r}: {_message(err)}") from None
 
 
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
@@ -175,3 +228,8 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
 
 def _sig6(value: float) -> float:
     return float(f"{value:.6g}")
+
+
+def _message(err: dict) -> str:
+    """pydantic's message without its ``Value error, `` prefix (our validators' own words)."""
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

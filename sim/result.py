@@ -9,7 +9,7 @@ import pandas as pd
 from driftsched.sim import metrics
 from driftsched.sim.studies import plots
 
-from driftsched.ground.atomic import atomic_path, write_json
+from driftsched.ground.atomic import atomic_path, output_folder, write_json
 
 
 @dataclass
@@ -53,12 +53,46 @@ class SimResult:
             "engine": run.settings.model_dump(mode="json"),
             "trace": {k: v for k, v in trace.meta.items() if k in ("source", "schema_version")},
             "dropped_oversize": len(trace) - len(f),
+            "max_model_len": run.settings.max_model_len,
             "simulated_until_s": float(run.env.now),
             "engine_events": run.engine_events,
             "engine_steps": run.engine_steps,
             "engine_busy_s": run.engine_busy_s,
         }
         return cls(rec, series, corr, meta)
+
+    # -- accounting --------------------------------------------------------------------------
+    def accounting(self) -> dict:
+        """Where every request of the trace went: ``trace_requests`` = ``finished`` +
+        ``unfinished`` (still queued or running when the run stopped at ``horizon_s``) +
+        ``dropped`` (left out before the run; ``dropped_reasons`` says why)."""
+        finished = int(self.records["finished"].sum())
+        dropped = int(self.meta.get("dropped_oversize", 0))
+        reasons = {}
+        if dropped:
+            reasons["oversize"] = (
+                f"prompt_tokens + output_tokens > max_model_len {self.meta.get('max_model_len')}"
+            )
+        return {
+            "trace_requests": len(self.records) + dropped,
+            "finished": finished,
+            "unfinished": len(self.records) - finished,
+            "dropped": dropped,
+            "dropped_reasons": reasons,
+        }
+
+    def accounting_line(self) -> str:
+        """:meth:`accounting` as one line for the console."""
+        a = self.accounting()
+        parts = [f"{a['finished']:,} finished"]
+        if a["unfinished"]:
+            parts.append(f"{a['unfinished']:,} unfinished when the run stopped (horizon_s)")
+        if a["dropped"]:
+            why = "; ".join(f"{k}: {v}" for k, v in a["dropped_reasons"].items())
+            parts.append(f"{a['dropped']:,} dropped before the run ({why})")
+        else:
+            parts.append("0 dropped")
+        return f"requests: {a['trace_requests']:,} in the trace — " + ", ".join(parts)
 
     # -- summaries ---------------------------------------------------------------------------
     def summary(self, by: str | None = None) -> pd.DataFrame:
@@ -79,8 +113,7 @@ class SimResult:
     def write(self, out_dir: str | Path, plots_too: bool = True) -> Path:
         """Write records (Parquet), summaries (JSON + CSV), series and figures into ``out_dir``.
         Each file is written atomically."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_folder(out_dir)
         write_parquet(self.records, out / "records.parquet")
         write_parquet(self.series, out / "timeseries.parquet")
         write_parquet(self.corrector_series, out / "corrector.parquet")
@@ -88,7 +121,11 @@ class SimResult:
         write_csv(overall, out / "summary.csv")
         write_csv(self.summary("tier"), out / "summary_by_tier.csv")
         write_csv(self.summary("tenant"), out / "summary_by_tenant.csv")
-        payload = {"meta": self.meta, "summary": overall.iloc[0].to_dict()}
+        payload = {
+            "meta": self.meta,
+            "accounting": self.accounting(),
+            "summary": overall.iloc[0].to_dict(),
+        }
         write_json(out / "summary.json", payload, sort_keys=True)
         if plots_too:
             plots.save(self.plot_cdf(), out / "latency_cdf.png")

@@ -31,10 +31,9 @@ from driftsched.sim.records import CLASS_CODES, RecordBook
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
 from driftsched.sim.timeseries import CorrectorLog, SeriesLog
+from driftsched.sim.tracecheck import check_trace, usable  # noqa: F401 (check_trace: API)
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
-
-from driftsched.ground.errors import InputError
 
 #: ``engine_impl`` -> engine class (both implement :class:`~driftsched.sim.engine.Engine`)
 ENGINES: dict[str, type] = {"fast": FastEngine, "reference": ReferenceEngine}
@@ -68,7 +67,7 @@ class Run:
     ):
         self.config, self.profile = config, profile
         self.settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
-        self.frame = f = _usable(trace.frame, self.settings, config.oversize)
+        self.frame = f = usable(trace, self.settings, config.oversize)
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
@@ -336,22 +335,6 @@ class Run:
 
 def _by_index(req: EngineRequest) -> int:
     return req.index
-
-
-def _usable(frame: pd.DataFrame, settings: EngineSettings, oversize: str) -> pd.DataFrame:
-    total = (frame["prompt_tokens"] + frame["output_tokens"]).to_numpy()
-    too_long = total > settings.max_model_len
-    if too_long.any():
-        if oversize == "error":
-            row = int(np.flatnonzero(too_long)[0])
-            raise InputError(
-                f"trace row {row + 1} (request {frame['request_id'].iloc[row]!r}): prompt_tokens + "
-                f"output_tokens = {total[row]} exceeds the engine's max_model_len "
-                f"{settings.max_model_len} ({int(too_long.sum())} such rows); drop them with "
-                "oversize='drop' (--set oversize=drop) or use a profile with a longer context"
-            )
-        frame = frame.loc[~too_long].reset_index(drop=True)
-    return frame.reset_index(drop=True)
 
 
 def simulate(

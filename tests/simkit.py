@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pandas as pd
+from driftsched.sim.costmodel import FEATURES
 from driftsched.sim.profile import PROFILE_SCHEMA_VERSION, EngineSettings, Profile, Provenance
 from driftsched.traces.trace import Trace
 from hypothesis import strategies as st
@@ -23,7 +24,11 @@ def profile(step_s: float = 1.0, per_token_s: float = 0.0, **engine) -> Profile:
     return Profile(
         schema_version=PROFILE_SCHEMA_VERSION,
         name="test",
-        coefficients={"const": step_s, "prefill_tokens": per_token_s},
+        coefficients={
+            **{f: 0.0 for f, feat in FEATURES.items() if not feat.optional},
+            "const": step_s,
+            "prefill_tokens": per_token_s,
+        },
         engine=EngineSettings(**settings),
         provenance=Provenance(
             kind="measured",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from driftsched.traces.importers import RawTrace, require_columns
-from driftsched.traces.sources import read_csv
+from driftsched.traces.sources import read_csv, source_ints
 
 from driftsched.ground.errors import InputError
 
@@ -22,13 +22,19 @@ def _seconds(column: pa.ChunkedArray, path) -> np.ndarray:
     if pa.types.is_timestamp(column.type):
         ns = column.cast(pa.timestamp("ns")).to_numpy().astype("datetime64[ns]").astype(np.int64)
     else:
+        text = column.to_pandas()
         try:
-            parsed = pd.to_datetime(column.to_pandas(), format="ISO8601", utc=True)
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"{path}: column 'TIMESTAMP': expected date-times, {exc}") from None
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         if parsed.isna().any():
-            row = int(np.flatnonzero(parsed.isna().to_numpy())[0]) + 1
-            raise InputError(f"{path}, row {row}, column 'TIMESTAMP': expected a date-time")
+            row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+            cell = text.iloc[row]
+            shown = "nothing" if cell is None or cell != cell else repr(cell)
+            raise InputError(
+                f"{path}, row {row + 1}, column 'TIMESTAMP': expected a date-time like "
+                f"2023-11-16 18:15:46.68, got {shown}"
+            )
         ns = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
     return (ns - ns.min()) / 1e9 if ns.size else ns.astype(np.float64)
 
@@ -39,8 +45,8 @@ def read_azure(path) -> RawTrace:
     frame = pd.DataFrame(
         {
             "arrival_s": _seconds(table["TIMESTAMP"], path),
-            "prompt_tokens": table["ContextTokens"].to_numpy(),
-            "output_tokens": table["GeneratedTokens"].to_numpy(),
+            "prompt_tokens": source_ints(table["ContextTokens"], path, "ContextTokens"),
+            "output_tokens": source_ints(table["GeneratedTokens"], path, "GeneratedTokens"),
         }
     )
     return RawTrace(frame)

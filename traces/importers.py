@@ -98,7 +98,8 @@ def finish_import(raw: RawTrace, opts: ImportOptions, source: str, path) -> Trac
     frame = frame.sort_values("arrival_s", kind="stable")
     frame["arrival_s"] = frame["arrival_s"] - (frame["arrival_s"].iloc[0] if len(frame) else 0)
     for col in ("prompt_tokens", "output_tokens"):
-        frame = drop_rows(frame, frame[col].to_numpy() < 1, f"zero_{col}", dropped)
+        frame = drop_rows(frame, frame[col].to_numpy() == 0, f"zero_{col}", dropped)
+        frame = drop_rows(frame, frame[col].to_numpy() < 0, f"negative_{col}", dropped)
     frame = window(frame, opts)
     rng = streams(opts.seed, "sample", "tenant", "category")
     if opts.sample is not None:

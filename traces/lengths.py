@@ -62,7 +62,25 @@ class PMF:
 
     @classmethod
     def from_mapping(cls, mapping: dict) -> PMF:
-        items = sorted((int(k), float(v)) for k, v in mapping.items() if float(v) > 0)
+        """A PMF from ``{tokens: probability}``: tokens integers, probabilities finite and
+        >= 0 (zeros dropped), at least one positive; an :class:`InputError` names the entry."""
+        import math
+
+        if not isinstance(mapping, dict):
+            raise InputError(f"expected a {{tokens: probability}} mapping, got {mapping!r:.60}")
+        items = []
+        for key, value in mapping.items():
+            try:
+                tokens, prob = int(key), float(value)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"entry {key!r}: {value!r}: expected integer tokens and a probability"
+                ) from None
+            if not math.isfinite(prob) or prob < 0:
+                raise InputError(f"entry {key!r}: probability {value!r}; expected a number >= 0")
+            if prob > 0:
+                items.append((tokens, prob))
+        items.sort()
         if not items:
             raise InputError("length PMF is empty")
         tokens, probs = zip(*items, strict=True)
@@ -72,7 +90,11 @@ class PMF:
     @classmethod
     def parse(cls, text: str) -> PMF:
         """Parse a Python dict literal ``{tokens: prob, ...}`` (ServeGen's format)."""
-        return cls.from_mapping(ast.literal_eval(text))
+        try:
+            mapping = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise InputError(f"not a {{tokens: probability}} literal: {str(text)[:60]!r}") from None
+        return cls.from_mapping(mapping)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.choice(np.asarray(self.tokens, dtype=np.float64), n, p=np.asarray(self.probs))

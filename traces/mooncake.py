@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 from driftsched.traces.importers import RawTrace, require_columns
-from driftsched.traces.sources import read_jsonl
+from driftsched.traces.sources import read_jsonl, source_floats, source_ints
 
 COLUMNS = ["timestamp", "input_length", "output_length"]
 
@@ -21,9 +21,9 @@ def read_mooncake(path) -> RawTrace:
     require_columns(pd.DataFrame(columns=table.column_names), path, COLUMNS, "Mooncake JSONL")
     frame = pd.DataFrame(
         {
-            "arrival_s": table["timestamp"].to_numpy().astype(np.float64) / 1000.0,
-            "prompt_tokens": table["input_length"].to_numpy(),
-            "output_tokens": table["output_length"].to_numpy(),
+            "arrival_s": source_floats(table["timestamp"], path, "timestamp") / 1000.0,
+            "prompt_tokens": source_ints(table["input_length"], path, "input_length"),
+            "output_tokens": source_ints(table["output_length"], path, "output_length"),
         }
     )
     if "hash_ids" in table.column_names:

@@ -50,6 +50,8 @@ REQUIRED: dict[str, str] = {
 OPTIONAL: dict[str, str] = {"prompt": STR, "ttft_slo_s": FLOAT, "e2e_slo_s": FLOAT}
 COLUMNS: dict[str, str] = {**REQUIRED, **OPTIONAL}
 EXTRA_PREFIX = "x_"
+#: token counts must be below this (1e15: far above any context, exact in float64 and int64)
+INT_LIMIT = 1e15
 CATEGORICAL = ("tenant", "tier", "category")
 
 #: Named tiers and their rank (lower rank = more important). An integer tier is its own rank.
@@ -190,6 +192,17 @@ def _coerce(series: pd.Series, kind: str, column: str, problems: list[Problem]):
             )
             return None
         return values
+    huge = ~np.isnan(values) & ~(np.abs(values) < INT_LIMIT)  # inf too
+    if (row := _first(huge)) is not None:
+        problems.append(
+            Problem(
+                f"expected an integer below {INT_LIMIT:.0e}, got {_as_written(series, row)}"
+                f"{_count(huge)}",
+                row + 1,
+                column,
+            )
+        )
+        return None
     fractional = ~np.isnan(values) & (values != np.floor(values))
     if (row := _first(fractional)) is not None:
         problems.append(
@@ -201,6 +214,16 @@ def _coerce(series: pd.Series, kind: str, column: str, problems: list[Problem]):
         )
         return None
     return values.astype("int64")
+
+
+def _as_written(series: pd.Series, row: int) -> str:
+    """A cell as the user wrote it (text as is, numbers without numpy's repr)."""
+    value = series.iloc[row]
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
 
 
 def _check_columns(frame: pd.DataFrame, problems: list[Problem]) -> None:

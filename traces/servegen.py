@@ -124,7 +124,11 @@ def _load_pmfs(path: Path) -> dict[float, tuple[PMF, PMF]]:
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read as ServeGen dataset JSON: {exc}") from None
     out = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of windows, got {type(data).__name__}")
     for key, fields in data.items():
+        if not isinstance(fields, dict):
+            raise InputError(f"{path}: window {key}: expected an object with token PMFs")
         try:
             if (
                 fields.get("input_tokens", "{}") != "{}"

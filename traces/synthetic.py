@@ -64,6 +64,13 @@ class SyntheticConfig(Config):
     output_len: str = "lognormal:median=128,sigma=0.9"
     output_cap: int = Field(4096, ge=1, description="true outputs are clipped to this")
     prompt_cap: int = Field(8192, ge=1, description="prompts are clipped to this")
+    max_total_tokens: int | None = Field(
+        2048,
+        ge=2,
+        description="prompt + output are clipped to fit this (outputs first to one less, then "
+        "prompts); the default is the bundled profiles' max_model_len, so the default trace "
+        "runs on them; None: no joint limit",
+    )
     category_noise: float = Field(0.1, ge=0, le=1)
     max_tokens_rule: MaxTokensRule = "pow2"
     drifts: tuple[str, ...] = ()
@@ -93,17 +100,22 @@ def generate_synthetic(config: SyntheticConfig) -> Trace:
         parse_length_spec(config.prompt_len).sample(rng["prompt"], n), cap=config.prompt_cap
     )
     raw_out = parse_length_spec(config.output_len).sample(rng["output"], n)
+    output_cap = config.output_cap
+    if config.max_total_tokens is not None:
+        output_cap = min(output_cap, config.max_total_tokens - 1)
     drifts = [Drift.parse(d) for d in config.drifts]
     # Drift by category needs a category first: bin the undrifted length, then apply drift.
     cat_names = categories_from_output(
-        finalise(raw_out, cap=config.output_cap), rng["category"], config.category_noise
+        finalise(raw_out, cap=output_cap), rng["category"], config.category_noise
     )
     cats = pd.Categorical(cat_names, categories=list(CATEGORY_CAPS))
     output = finalise(
         raw_out,
         combined_multiplier(drifts, arrival_s, np.asarray(tenants), cat_names) if drifts else 1.0,
-        config.output_cap,
+        output_cap,
     )
+    if config.max_total_tokens is not None:
+        prompt = np.minimum(prompt, config.max_total_tokens - output)
     max_tokens = max_tokens_for(output, cat_names, config.max_tokens_rule)
     frame = request_frame("req", arrival_s, tenants, tiers, cats, prompt, output, max_tokens)
     return Trace.from_frame(

@@ -36,15 +36,27 @@ class Trace:
 
     frame: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    #: where the requests came from (a file path, or what built the frame), for messages only
+    origin: str = field(default="<frame>", compare=False, repr=False)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, where: str = "<frame>", **meta: Any) -> Trace:
         """Validate and normalise ``frame`` (``where`` names it in error messages); ``meta`` is
         stored as provenance. Raises :class:`TraceSchemaError` on problems."""
-        return cls(normalise(frame, where), {"schema_version": SCHEMA_VERSION, **meta})
+        return cls(normalise(frame, where), {"schema_version": SCHEMA_VERSION, **meta}, where)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def require_requests(self) -> Trace:
+        """``self``, or an :class:`InputError` naming :attr:`origin` if it holds no requests
+        (what every run, sweep, search and summary needs)."""
+        if len(self.frame) == 0:
+            raise InputError(
+                f"{self.origin}: the trace holds no requests (a header only?); at least one "
+                "request is needed"
+            )
+        return self
 
     @property
     def span_s(self) -> float:
@@ -116,6 +128,8 @@ def _format(path: Path) -> str:
 def read_trace(path: str | Path) -> Trace:
     """Read and validate a trace file. Raises :class:`InputError` (one line) on any problem."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; expected a trace file")
     fmt = _format(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -147,4 +161,4 @@ def read_trace(path: str | Path) -> Trace:
             f"{path}: trace schema version {version} is not supported; expected {SCHEMA_VERSION}"
         )
     frame = table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
-    return Trace(normalise(frame, str(path)), {**meta, "schema_version": SCHEMA_VERSION})
+    return Trace(normalise(frame, str(path)), {**meta, "schema_version": SCHEMA_VERSION}, str(path))

@@ -17,7 +17,7 @@ from driftsched.validate.live import LiveGateway
 from driftsched.validate.scenario import Grid, Scenario, workload
 from pydantic import Field
 
-from driftsched.ground.atomic import write_json, write_text
+from driftsched.ground.atomic import output_folder, write_json, write_text
 from driftsched.ground.config import Config
 from driftsched.ground.errors import DriftschedError, InputError
 
@@ -144,7 +144,7 @@ def run(
     ``engine``: an already started, warmed-up engine to run on (the caller owns it and shuts
     it down) — e.g. the instance the profile was measured on."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     profile = load_profile(settings.profile)
     scenarios = settings.grid.sample()
     report = {

@@ -11,6 +11,8 @@ input, see :mod:`driftsched.ground.errors`); nothing is written unless the whole
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from driftsched.cli import calibrate, sim, studies, traces, validate
@@ -30,13 +32,60 @@ for _name, _command in studies.COMMANDS.items():
     app.command(_name)(_command)
 
 
-def main() -> None:
-    """Entry point: run the app; user errors become one line on stderr and exit code 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app. User errors — option-parsing errors included — become one
+    line ``error: ...`` on stderr and exit code 2; Ctrl-C exits 130 after one line."""
+    from driftsched.ground.atomic import describe_os_error
     from driftsched.ground.console import fail
 
+    usage, abort, leave = _click_exceptions()
     try:
-        app()
+        code = app(args=argv, prog_name="driftsched", standalone_mode=False)
+    except usage as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            print(exc.ctx.get_help())  # a group called without a command: its help
+            raise SystemExit(0) from None
+        where = exc.ctx.command_path if exc.ctx is not None else "driftsched"
+        fail(f"{where}: {exc.format_message()} (see {where} --help)", 2)
+    except abort:
+        fail(f"interrupted{_kept()}", 130)
+    except leave as exc:
+        raise SystemExit(exc.exit_code) from None
     except DriftschedError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail(f"interrupted{_kept()}", 130)
+    except OSError as exc:  # a file the user named could not be read or written
+        fail(describe_os_error(exc), 2)
+    if code == 130:  # typer turns Ctrl-C inside a command into a silent exit code 130
+        fail(f"interrupted{_kept()}", 130)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Usage-error, abort and exit classes of the click typer runs on (newer typer vendors its
+    own copy as ``typer._click`` and has its own ``Abort``/``Exit``; older ones use click's)."""
+    import typer
+
+    usage: list[type] = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            usage.append(__import__(name, fromlist=["UsageError"]).UsageError)
+    abort, leave = [typer.Abort], [typer.Exit]
+    try:
+        import click
+
+        abort.append(click.exceptions.Abort)
+        leave.append(click.exceptions.Exit)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(abort), tuple(leave)
+
+
+def _kept() -> str:
+    """What an interrupted command leaves behind, as said by the command (see
+    :func:`driftsched.ground.console.on_interrupt`)."""
+    from driftsched.ground.console import interrupt_note
+
+    note = interrupt_note()
+    return f"; {note}" if note else ""

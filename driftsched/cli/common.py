@@ -82,7 +82,7 @@ def load_trace(path: Path | None):
     from driftsched.traces.trace import read_trace
 
     if path is not None:
-        return read_trace(path)
+        return read_trace(path).require_requests()
     console.print(
         "trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE for another)",
         soft_wrap=True,
@@ -116,16 +116,14 @@ def progress_bar(count: str = "{task.completed}/{task.total}", transient: bool =
     )
 
 
-def profile_note(config) -> None:
-    """One line: the cost model a run rests on, and whether it is a prior or measured."""
+def profile_note(config=None) -> None:
+    """One line: the cost model a run rests on, and whether it is a prior or measured.
+    ``config``: a config with a ``profile`` field, a profile name or path, or None (default)."""
     from driftsched.ground.console import console
-    from driftsched.sim.profile import load_profile
+    from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
 
-    p = load_profile(config.profile)
-    kind = "PRIOR (derived from specs, not measured)" if p.kind == "prior" else "measured"
-    console.print(
-        f"profile: {p.name} — {kind}; {p.provenance.hardware}, {p.provenance.model}", soft_wrap=True
-    )
+    name = getattr(config, "profile", config) or DEFAULT_PROFILE
+    console.print(load_profile(name).note(), soft_wrap=True)
 
 
 def oracle_note(correctors) -> None:

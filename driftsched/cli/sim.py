@@ -44,6 +44,7 @@ def sim_run(
 ) -> None:
     """Simulate one policy and corrector; print the summary; write records, summaries, plots."""
     from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
     from driftsched.sim.simulation import simulate
 
     config = sim_config(sets, policy=policy, corrector=corrector, mode=mode, profile=profile)
@@ -60,7 +61,9 @@ def sim_run(
         )
     )
     console.print(table(result.summary("tier")[["tier", *SUMMARY_COLUMNS]], "by tier"))
-    result.write(output, plots_too=not no_plots)
+    console.print(result.accounting_line(), soft_wrap=True)
+    with run_folder(output):
+        result.write(output, plots_too=not no_plots)
     figures = "" if no_plots else ", plots"
     console.print(f"wrote {output}/ (records.parquet, summary.json/csv, timeseries{figures})")
 
@@ -77,6 +80,7 @@ def sim_compare(
 ) -> None:
     """Every policy x corrector on one trace: one table (Markdown + CSV) and one CDF figure."""
     from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES
     from driftsched.sim.studies.compare import compare
@@ -101,7 +105,9 @@ def sim_compare(
         )
     )
     oracle_note(cors)
-    result.write(output)
+    console.print(result.accounting_line(), soft_wrap=True)
+    with run_folder(output):
+        result.write(output)
     console.print(f"wrote {output}/compare.csv, compare.md, compare_cdf.png and runs/")
 
 

@@ -60,6 +60,7 @@ def paper(
     """Reproduce the DriftSched study in simulation, side by side with its reported results."""
     from driftsched.ground.config import build
     from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES
     from driftsched.sim.studies.paper import PaperSettings, reproduce
@@ -94,7 +95,8 @@ def paper(
         )
     )
     oracle_note(settings.correctors)
-    written = result.write(output)
+    with run_folder(output):
+        written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
 
 
@@ -130,7 +132,8 @@ def sweep(
 ) -> None:
     """A grid of simulations over load, policy, corrector, mode, replicas and seeds, in parallel
     and resumable; one tidy table with 95% CIs over seeds, and plots against load."""
-    from driftsched.ground.console import console, table
+    from driftsched.ground.console import console, on_interrupt, table
+    from driftsched.ground.folder import run_folder
     from driftsched.ground.parse import parse_list
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES
@@ -151,15 +154,18 @@ def sweep(
     }
     spec_ = load_spec(spec, {k: v for k, v in given.items() if v is not None})
     total = len(spec_.points())
-    with progress_bar() as bar:
-        task = bar.add_task("sweep", total=total)
-        result = run_sweep(
-            spec_,
-            output,
-            workers=workers,
-            ray_address=ray,
-            progress=lambda done, n, label: bar.update(task, completed=done, description=label),
+    spec_.preflight()  # a sweep that cannot run fails here, before its folder is touched
+    profile_note(spec_.sim.get("profile"))
+
+    def step(done, n, label):
+        bar.update(task, completed=done, description=label)
+        on_interrupt(
+            f"kept {done} of {n} finished runs in {output}/runs; rerun the same command to resume"
         )
+
+    with run_folder(output), progress_bar() as bar:
+        task = bar.add_task("sweep", total=total)
+        result = run_sweep(spec_, output, workers=workers, ray_address=ray, progress=step)
     t = result.table()
     cols = [
         c
@@ -170,7 +176,9 @@ def sweep(
         if c in t.columns
     ]  # fmt: skip
     console.print(table(t[cols], f"{total} runs (all columns in {output}/sweep.csv)"))
-    written = result.write(output)
+    console.print(result.accounting_line(), soft_wrap=True)
+    with run_folder(output):
+        written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
 
 
@@ -197,6 +205,7 @@ def capacity(
     --target-rate, the fewest replicas for it). A table and a plot of the knee."""
     from driftsched.ground.config import build
     from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
     from driftsched.sim.policies import POLICIES
     from driftsched.sim.studies.capacity import CapacityStudy, parse_slos
     from driftsched.sim.studies.workload import Workload
@@ -212,6 +221,7 @@ def capacity(
         target_rate_per_s=target_rate,
         max_replicas=max_replicas,
     )
+    profile_note(study.sim.get("profile"))
     with progress_bar() as bar:
         task = bar.add_task("capacity", total=len(study.policies))
 
@@ -220,7 +230,11 @@ def capacity(
 
         result = study.run(progress=step)
     console.print(table(result.summary, result.title))
-    written = result.write(output)
+    for res in result.results:
+        if res.verdict != "feasible":
+            console.print(f"[bold]{res.explain()}[/]", soft_wrap=True)
+    with run_folder(output):
+        written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
 
 

@@ -127,7 +127,7 @@ def traces_describe(
     from driftsched.traces.describe import summarise
     from driftsched.traces.trace import read_trace
 
-    trace = read_trace(path)
+    trace = read_trace(path).require_requests()
     s = summarise(trace)
     if as_json:
         print(json.dumps(s.to_dict(), indent=2))

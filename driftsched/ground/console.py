@@ -35,6 +35,19 @@ def table(frame: pd.DataFrame, title: str | None = None, index: bool | str = Fal
     return t
 
 
+_INTERRUPT_NOTE: list[str] = []
+
+
+def on_interrupt(note: str) -> None:
+    """Say what an interrupt (Ctrl-C) at this point would leave behind; the CLI prints it in
+    its one ``interrupted`` line (the last note given wins)."""
+    _INTERRUPT_NOTE[:] = [note]
+
+
+def interrupt_note() -> str:
+    return _INTERRUPT_NOTE[0] if _INTERRUPT_NOTE else ""
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` as one line on stderr and exit with ``code``."""
     print(f"error: {message}", file=sys.stderr)

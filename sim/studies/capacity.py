@@ -66,11 +66,15 @@ def parse_slos(text: str) -> list[SLO]:
             )
         scale = 1e-3 if m["unit"] == "ms" else 1.0
         out.append(
-            SLO(
-                metric=m["metric"],
-                percentile=float(m["q"]),
-                max_s=float(m["value"]) * scale,
-                tier=m["tier"],
+            build(
+                SLO,
+                {
+                    "metric": m["metric"],
+                    "percentile": float(m["q"]),
+                    "max_s": float(m["value"]) * scale,
+                    "tier": m["tier"],
+                },
+                f"SLO {part!r}",
             )
         )
     if not out:
@@ -87,12 +91,53 @@ class Evaluation:
     meets: bool
 
 
+#: a rate found only below this share of the workload's own rate is "barely feasible"
+BARELY_FEASIBLE_SHARE = 1 / 64
+
+
 @dataclass
 class CapacityResult:
     policy: str
     rate_per_s: float | None  # highest rate found to meet the SLOs (None: even the lowest fails)
     failing_rate_per_s: float | None  # the lowest rate found to fail (None: never failed)
     evaluations: list[Evaluation] = field(default_factory=list)
+    base_rate_per_s: float | None = None  # the workload's own rate, where the search starts
+
+    @property
+    def verdict(self) -> str:
+        """``feasible``; ``infeasible`` (not met even at the lowest rate tried, where requests
+        hardly overlap: the SLO is tighter than a request alone takes); ``barely feasible``
+        (met only below :data:`BARELY_FEASIBLE_SHARE` of the workload's own rate); or
+        ``unbounded`` (met at every rate tried)."""
+        if self.rate_per_s is None:
+            return "infeasible"
+        if self.failing_rate_per_s is None:
+            return "unbounded"
+        base = self.base_rate_per_s
+        if base and self.rate_per_s < base * BARELY_FEASIBLE_SHARE:
+            return "barely feasible"
+        return "feasible"
+
+    def explain(self) -> str:
+        """One line saying what :attr:`verdict` means for this search, in numbers."""
+        v = self.verdict
+        if v == "infeasible":
+            lowest = min(self.evaluations, key=lambda e: e.rate_per_s)
+            over = ", ".join(f"{k} = {x:.3g} s" for k, x in lowest.upper.items())
+            return (
+                f"{self.policy}: SLO infeasible — not met even at {lowest.rate_per_s:.3g} req/s, "
+                f"near-zero load (upper bounds there: {over}); loosen the SLO or use faster "
+                "hardware"
+            )
+        if v == "barely feasible":
+            return (
+                f"{self.policy}: SLO barely feasible — met only below {self.rate_per_s:.3g} req/s,"
+                f" under {BARELY_FEASIBLE_SHARE:.1%} of the workload's own rate "
+                f"{self.base_rate_per_s:.3g} req/s: the SLO is close to what a request alone takes"
+            )
+        if v == "unbounded":
+            return f"{self.policy}: SLO met at every rate tried (up to {self.rate_per_s:.3g} req/s)"
+        return f"{self.policy}: {self.rate_per_s:.3g} req/s"
 
 
 class CapacitySearch:
@@ -172,7 +217,7 @@ class CapacitySearch:
             key=lambda e: e.rate_per_s,
         )
         policy = self.sim.get("policy", "fifo")
-        return CapacityResult(policy, lo, hi, evaluations)
+        return CapacityResult(policy, lo, hi, evaluations, start)
 
     def min_replicas(self, rate_per_s: float, max_replicas: int = 64) -> int | None:
         """Fewest replicas meeting the SLOs at ``rate_per_s`` (doubling, then bisection; more
@@ -267,11 +312,14 @@ class CapacityStudy:
                 self.workload, {**self.sim, "policy": policy}, self.slos, self.seeds,
                 self.confidence,
             )  # fmt: skip
-            res = search.max_rate(resolution=self.resolution)
+            replicas = int(self.sim.get("replicas", 1))
+            res = search.max_rate(replicas=replicas, resolution=self.resolution)
             results.append(res)
             row = {
                 "policy": policy,
+                "replicas": replicas,
                 "max_rate_per_s": res.rate_per_s,
+                "verdict": res.verdict,
                 "failing_rate_per_s": res.failing_rate_per_s,
                 "evaluations": len(res.evaluations),
             }

@@ -48,6 +48,14 @@ class Comparison:
         rows = pd.concat([r.summary() for r in self.runs.values()], ignore_index=True)
         return rows[[c for c in TABLE_COLUMNS if c in rows.columns]]
 
+    def accounting_line(self) -> str:
+        """Where every request went (:meth:`SimResult.accounting_line`), once when every run
+        says the same, else per run."""
+        lines = {r.label: r.accounting_line() for r in self.runs.values()}
+        if len(set(lines.values())) == 1:
+            return f"{next(iter(lines.values()))} (each of the {len(lines)} runs)"
+        return "; ".join(f"{label}: {line}" for label, line in lines.items())
+
     def plot_cdf(self):
         return plots.latency_cdfs({r.label: r.records for r in self.runs.values()})
 

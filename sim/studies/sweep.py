@@ -92,6 +92,15 @@ class SweepSpec(Config):
         base = self.workload.base_rate(self.seeds[0])
         return [round(base * m, 9) for m in (self.rate_multipliers or [1.0])]
 
+    def preflight(self) -> None:
+        """Build every seed's workload and check it against the engine (requests, lengths
+        within ``max_model_len``), so a sweep that cannot run fails before it writes anything."""
+        from driftsched.sim.tracecheck import check_trace
+
+        config = build(SimConfig, self.sim, "sweep sim settings")
+        for seed in self.seeds:
+            check_trace(self.workload.base(seed), config)
+
     def points(self) -> list[dict]:
         grid = product(
             self.rates(), self.policies, self.correctors, self.modes, self.replicas, self.seeds
@@ -127,6 +136,10 @@ def run_point(spec_json: str, point: dict) -> dict:
     result = simulate(trace, config)
     rec = result.records
     row = {**point, **result.summary().iloc[0].to_dict()}
+    acc = result.accounting()
+    row.update(
+        trace_requests=acc["trace_requests"], unfinished=acc["unfinished"], dropped=acc["dropped"]
+    )
     done = rec[rec["finished"]]
     for slo, target in (("e2e", spec.slo_e2e_s), ("ttft", spec.slo_ttft_s)):
         if target is not None:
@@ -149,6 +162,23 @@ class SweepResult:
         """One row per configuration (all axes but the seed): the mean of each metric over
         seeds and a two-sided 95% t-interval (``<metric>_ci_low`` / ``_ci_high``)."""
         return aggregate(self.runs)
+
+    def accounting_line(self) -> str:
+        """Where every request of every run went, summed over the grid (one line)."""
+        r = self.runs
+        total = int(r["trace_requests" if "trace_requests" in r else "requests"].sum())
+        finished = int(r["finished"].sum())
+        unfinished = int(r["unfinished"].sum()) if "unfinished" in r else 0
+        dropped = int(r["dropped"].sum()) if "dropped" in r else 0
+        parts = [f"{finished:,} finished"]
+        if unfinished:
+            parts.append(f"{unfinished:,} unfinished when runs stopped (horizon_s)")
+        parts.append(
+            f"{dropped:,} dropped before the runs (oversize: longer than max_model_len)"
+            if dropped
+            else "0 dropped"
+        )
+        return f"requests: {total:,} over {len(r)} runs — " + ", ".join(parts)
 
     def write(self, out_dir: str | Path) -> list[Path]:
         from driftsched.sim.result import write_csv, write_parquet
@@ -207,6 +237,8 @@ def run_sweep(
     out = Path(out_dir)
     spec_json = spec.model_dump_json()
     spec_file = out / "spec.json"
+    points = spec.points()
+    spec.preflight()
     if spec_file.exists():
         if json.loads(spec_file.read_text()) != json.loads(spec_json):
             raise InputError(
@@ -215,7 +247,6 @@ def run_sweep(
             )
     else:
         write_json(spec_file, json.loads(spec_json))
-    points = spec.points()
     runs_dir = out / "runs"
     todo = [p for p in points if not (runs_dir / f"{point_key(p)}.json").exists()]
     done = len(points) - len(todo)
@@ -245,9 +276,11 @@ def _run_local(spec_json: str, todo: list[dict], workers: int | None, finished) 
         for p in todo:
             finished(run_point(spec_json, p))
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    from driftsched.ground.procs import worker_pool
+
+    with worker_pool(workers) as pool:
         futures = [pool.submit(run_point, spec_json, p) for p in todo]
         for future in as_completed(futures):
             finished(future.result())

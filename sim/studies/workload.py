@@ -35,7 +35,7 @@ class Workload(Config):
     def base(self, seed: int) -> Trace:
         """The unscaled trace for ``seed`` (a file trace ignores the seed)."""
         if self.trace is not None:
-            return _read(self.trace)
+            return _read(self.trace).require_requests()
         return _generate(self.generator, self.requests, seed, _frozen(self.params))
 
     def base_rate(self, seed: int) -> float:
