@@ -289,5 +289,5 @@ def fit_folder(raw_dir: str | Path, output: str | Path, name: str | None = None,
     report = fit(frame, seed=seed, source=str(raw_dir))
     prof = to_profile(report, env, overheads, name or output.stem)
     prof.write(output)
-    save(plot_fit(report), output.with_suffix(".fit.png"))
+    save(plot_fit(report), output.with_suffix(".fit.png"), f"held-out steps · {prof.note()}")
     return prof

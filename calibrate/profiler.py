@@ -172,7 +172,9 @@ def profile(
             from driftsched.calibrate.vllm_engine import InstrumentedEngine
 
             settings.apply_environment()
-            make = engine_factory or (lambda args: InstrumentedEngine(args))
+            make = engine_factory or (
+                lambda args: InstrumentedEngine(args, log_path=out / "engine.log")
+            )
             engine = make(settings.engine_args())
         if not (out / "environment.json").exists():
             env = {

@@ -47,6 +47,33 @@ def import_vllm():
     return vllm
 
 
+def route_engine_log(path) -> None:
+    """Send vLLM's own log lines (INFO and up, from the ``vllm`` logger tree) to the file
+    ``path`` instead of the console, so the console keeps to driftsched's progress lines. The
+    file is appended to; the console says where it is."""
+    import logging
+    from pathlib import Path
+
+    from driftsched.ground.atomic import output_folder
+
+    path = Path(path)
+    output_folder(path.parent)
+    logger = logging.getLogger("vllm")
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            logger.removeHandler(handler)
+    if not any(
+        isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()
+        for h in logger.handlers
+    ):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
 def _internal(obj: Any, path: str, version: str):
     for name in path.split("."):
         if not hasattr(obj, name):
@@ -75,12 +102,16 @@ class InstrumentedEngine:
     """An in-process vLLM engine whose every step is timed and decomposed."""
 
     engine_args: dict
+    #: vLLM's own log goes to this file (see :func:`route_engine_log`); None: the console
+    log_path: Any = None
     steps: list[StepRecord] = field(default_factory=list)
     admission_s: list[float] = field(default_factory=list)
     output_overhead_s: list[tuple[float, int]] = field(default_factory=list)
 
     def __post_init__(self):
         vllm = import_vllm()
+        if self.log_path is not None:
+            route_engine_log(self.log_path)
         self.version = vllm.__version__
         self._vllm = vllm
         from vllm import EngineArgs, LLMEngine

@@ -22,7 +22,7 @@ from driftsched.ground.errors import DriftschedError, InputError, UnknownNameErr
 _LAZY = {
     "write_report": ("driftsched.sim.studies.report", "write_report"),
     "CapacitySearch": ("driftsched.sim.studies.capacity", "CapacitySearch"),
-    "parse_slos": ("driftsched.sim.studies.capacity", "parse_slos"),
+    "parse_slos": ("driftsched.sim.studies.slo", "parse_slos"),
     "compare": ("driftsched.sim.studies.compare", "compare"),
     "SimConfig": ("driftsched.sim.config", "SimConfig"),
     "load_profile": ("driftsched.sim.profile", "load_profile"),

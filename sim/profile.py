@@ -177,8 +177,7 @@ class Profile(Config):
         """One line every output carries: which cost model, and whether it is a prior (derived
         from spec sheets) or measured — the one wording console, files and figures use."""
         p = self.provenance
-        kind = "PRIOR (derived from specs, not measured)" if self.kind == "prior" else "measured"
-        return f"cost model: {self.name} — {kind}; {p.hardware}, {p.model}"
+        return cost_model_note(self.name, self.kind, p.hardware, p.model)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
@@ -188,6 +187,12 @@ class Profile(Config):
 
         write_text(path, self.to_json())
         return Path(path)
+
+
+def cost_model_note(name: str, kind: str, hardware: str, model: str) -> str:
+    """The one wording of "which cost model, prior or measured" (see :meth:`Profile.note`)."""
+    said = "PRIOR (derived from specs, not measured)" if kind == "prior" else "measured"
+    return f"cost model: {name} — {said}; {hardware}, {model}"
 
 
 def bundled_profiles() -> list[str]:

@@ -61,6 +61,22 @@ class SimResult:
         }
         return cls(rec, series, corr, meta)
 
+    # -- provenance --------------------------------------------------------------------------
+    def cost_model_note(self) -> str:
+        """Which cost model this run rests on, and whether it is a prior or measured."""
+        from driftsched.sim.profile import cost_model_note
+
+        p = self.meta["profile"]
+        return cost_model_note(p["name"], p["kind"], p["hardware"], p["model"])
+
+    def cost_model_columns(self) -> dict[str, str]:
+        """``cost_model`` and ``cost_model_kind`` (prior | measured), for tables and CSVs."""
+        return {"cost_model": self.meta["profile"]["name"], "cost_model_kind": self.kind}
+
+    @property
+    def kind(self) -> str:
+        return self.meta["profile"]["kind"]
+
     # -- accounting --------------------------------------------------------------------------
     def accounting(self) -> dict:
         """Where every request of the trace went: ``trace_requests`` = ``finished`` +
@@ -118,7 +134,7 @@ class SimResult:
         write_parquet(self.series, out / "timeseries.parquet")
         write_parquet(self.corrector_series, out / "corrector.parquet")
         overall = self.summary()
-        write_csv(overall, out / "summary.csv")
+        write_csv(overall.assign(**self.cost_model_columns()), out / "summary.csv")
         write_csv(self.summary("tier"), out / "summary_by_tier.csv")
         write_csv(self.summary("tenant"), out / "summary_by_tenant.csv")
         payload = {
@@ -128,11 +144,12 @@ class SimResult:
         }
         write_json(out / "summary.json", payload, sort_keys=True)
         if plots_too:
-            plots.save(self.plot_cdf(), out / "latency_cdf.png")
-            plots.save(self.plot_queue_depth(), out / "queue_depth.png")
+            note = f"{self.label} · {self.cost_model_note()}"
+            plots.save(self.plot_cdf(), out / "latency_cdf.png", note)
+            plots.save(self.plot_queue_depth(), out / "queue_depth.png", note)
             fig = self.plot_corrector()
             if fig is not None:
-                plots.save(fig, out / "corrector_bias.png")
+                plots.save(fig, out / "corrector_bias.png", note)
         return out
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from driftsched.sim.studies.capacity import CapacitySearch, parse_slos
+from driftsched.sim.studies.capacity import CapacitySearch
+from driftsched.sim.studies.slo import parse_slos
 from driftsched.sim.studies.workload import Workload
 
 from driftsched.ground.errors import InputError

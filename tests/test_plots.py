@@ -52,4 +52,4 @@ def test_big_figures_render(tmp_path):
     series["engine_waiting"] = 0
     series["kv_utilisation"] = rng.random(n)
     for fig, name in ((latency_cdfs({"run": rec}), "cdf.png"), (queue_depth(series), "q.png")):
-        assert save(fig, tmp_path / name).stat().st_size > 10_000
+        assert save(fig, tmp_path / name, "footer").stat().st_size > 10_000

@@ -95,7 +95,8 @@ def test_sim_compare_table(tmp_path):
         ("sjf", "oracle"),
     ]
     assert "upper bound" in r.stdout
-    assert (out / "compare.md").read_text().startswith("| policy | corrector |")
+    md = (out / "compare.md").read_text()
+    assert md.startswith("cost model: ") and "\n| policy | corrector |" in md
     assert (out / "compare_cdf.png").exists() and (out / "runs/sjf-oracle/records.parquet").exists()
 
 

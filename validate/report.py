@@ -153,11 +153,15 @@ def figures(out: Path, report: dict) -> list[Path]:
 
     plt = plots._plt()
     written = []
+    note = (
+        f"live vLLM vs simulator · cost model: {report['profile']} "
+        f"({report.get('profile_kind', '?')})"
+    )
     for r in report["scenarios"]:
         live, sim = load_records(out, r["key"])
         fig = plots.latency_cdfs({"live vLLM": live, "simulator": sim})
         fig.suptitle(r["key"])
-        written.append(plots.save(fig, out / f"cdf_{r['key']}.png"))
+        written.append(plots.save(fig, out / f"cdf_{r['key']}.png", note))
     rows = report["scenarios"]
     if rows:
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 4), constrained_layout=True)
@@ -173,5 +177,5 @@ def figures(out: Path, report: dict) -> list[Path]:
         ax.set_xticks(x + 0.3, [r["key"] for r in rows], rotation=30, ha="right", fontsize=7)
         ax.set(ylabel="relative error (%)", title="Simulator error per scenario")
         ax.legend(fontsize=7)
-        written.append(plots.save(fig, out / "errors.png"))
+        written.append(plots.save(fig, out / "errors.png", note))
     return written

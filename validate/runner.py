@@ -102,7 +102,7 @@ def _plan_points(args: dict):
     )
 
 
-def start_engine(args: dict, plan: dict, warmup_steps: int = 1500):
+def start_engine(args: dict, plan: dict, warmup_steps: int = 1500, log_path=None):
     """Start the engine the profile describes and warm it up with the profiling plan's points."""
     from driftsched.calibrate.profiler import ProfileSettings, warm_up
     from driftsched.calibrate.vllm_engine import InstrumentedEngine
@@ -110,7 +110,7 @@ def start_engine(args: dict, plan: dict, warmup_steps: int = 1500):
     settings = ProfileSettings.model_validate(plan) if plan else None
     if settings:
         settings.apply_environment()
-    engine = InstrumentedEngine(args)
+    engine = InstrumentedEngine(args, log_path=log_path)
     if warmup_steps:
         warm_up(engine, _plan_points(args), warmup_steps)
     return engine
@@ -158,7 +158,7 @@ def run(
     own = engine is None
     try:
         if own and engine_factory is None:
-            engine = start_engine(args, plan, settings.warmup_steps)
+            engine = start_engine(args, plan, settings.warmup_steps, out / "engine.log")
         elif own:
             engine = engine_factory(args, plan)
     except DriftschedError:

@@ -47,7 +47,10 @@ def cal_profile(
     if repeats is not None:
         params["repeats"] = repeats
     settings = profile_settings(output, params)
-    console.print("starting vLLM (the first start compiles the model; later ones are faster)")
+    console.print(
+        "starting vLLM (the first start compiles the model; later ones are faster); its own "
+        f"log goes to {output}/engine.log"
+    )
     with progress_bar("{task.completed}/{task.total} episodes", transient=False) as bar:
         task = bar.add_task("profiling", total=None)
 

@@ -207,7 +207,8 @@ def capacity(
     from driftsched.ground.console import console, table
     from driftsched.ground.folder import run_folder
     from driftsched.sim.policies import POLICIES
-    from driftsched.sim.studies.capacity import CapacityStudy, parse_slos
+    from driftsched.sim.studies.capacity import CapacityStudy
+    from driftsched.sim.studies.slo import parse_slos
     from driftsched.sim.studies.workload import Workload
 
     study = CapacityStudy(

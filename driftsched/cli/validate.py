@@ -83,7 +83,9 @@ def val_run(
         },
         "validate settings",
     )
-    console.print("starting the live vLLM engine in-process")
+    console.print(
+        f"starting the live vLLM engine in-process; its own log goes to {output}/engine.log"
+    )
     with progress_bar("scenario {task.completed}/{task.total}", transient=False) as bar:
         task = bar.add_task("validating", total=min(settings.grid.scenarios, 10**6))
         report = run(

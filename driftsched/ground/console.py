@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-# Piped output (files, CI logs, tests) gets wide tables instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output (files, CI logs, tests) gets 160 columns (or $COLUMNS) instead of rich's 80.
+console = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "") or 160))
 
 
 def fmt(value) -> str:
@@ -22,17 +23,61 @@ def fmt(value) -> str:
     return str(value)
 
 
-def table(frame: pd.DataFrame, title: str | None = None, index: bool | str = False) -> Table:
-    """A rich Table of ``frame`` (numbers right-aligned, floats shortened)."""
+def table(frame: pd.DataFrame, title: str | None = None, index: bool | str = False, width=None):
+    """``frame`` as rich tables that never cut a value: numbers right-aligned and shortened by
+    :func:`fmt`, no ellipsis anywhere (a long header folds), and when the columns do not fit
+    the console's width (or ``width``) they are split over several tables, each repeating the
+    leading text columns that identify a row (the narrow layout)."""
+    from rich.console import Group
+
     if index:
         frame = frame.reset_index(names=index if isinstance(index, str) else "index")
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for col in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[col])
-        t.add_column(str(col), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        t.add_row(*(fmt(v) for v in row))
-    return t
+    names = [str(c) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    cells = [[fmt(v) for v in row] for row in frame.itertuples(index=False)]
+    need = [
+        max([min(len(name), HEADER_FOLD), *(len(r[k]) for r in cells)]) + PAD
+        for k, name in enumerate(names)
+    ]
+    keys = []
+    for k, is_number in enumerate(numeric):  # the leading text columns name each row
+        if is_number or len(keys) >= 3:
+            break
+        keys.append(k)
+    width = (width or console.width or 160) - 1
+    groups, current = [], list(keys)
+    for k in range(len(names)):
+        if k in keys:
+            continue
+        if current != keys and sum(need[j] for j in [*current, k]) > width:
+            groups.append(current)
+            current = list(keys)
+        current.append(k)
+    groups.append(current)
+    parts = []
+    for g, cols in enumerate(groups):
+        suffix = f" ({g + 1}/{len(groups)})" if len(groups) > 1 else ""
+        t = Table(
+            title=f"{title}{suffix}" if title else (suffix.strip() or None),
+            title_justify="left",
+            header_style="bold",
+        )
+        for k in cols:
+            t.add_column(
+                names[k],
+                justify="right" if numeric[k] else "left",
+                overflow="fold",
+                min_width=need[k] - PAD,
+            )
+        for row in cells:
+            t.add_row(*(row[k] for k in cols))
+        parts.append(t)
+    return parts[0] if len(parts) == 1 else Group(*parts)
+
+
+#: headers longer than this may fold (a table must fit); values never do
+HEADER_FOLD = 24
+PAD = 3  # a column's padding and border
 
 
 _INTERRUPT_NOTE: list[str] = []

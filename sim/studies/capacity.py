@@ -14,72 +14,17 @@ states the bracket it found: ``rate_per_s`` meets, ``failing_rate_per_s`` does n
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
+from driftsched.sim.studies.slo import SLO
 from driftsched.sim.studies.workload import Workload
-from pydantic import Field
 
-from driftsched.ground.config import Config, build
+from driftsched.ground.config import build
 from driftsched.ground.errors import InputError
-
-_SLO = re.compile(
-    r"^(?:(?P<tier>[A-Za-z0-9_-]+):)?p(?P<q>\d{1,2}(?:\.\d+)?)_(?P<metric>e2e|ttft|queue_wait|tpot)"
-    r"\s*<=\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?$"
-)
-
-
-class SLO(Config):
-    metric: str = Field(description="e2e | ttft | queue_wait | tpot")
-    percentile: float = Field(gt=0, lt=100)
-    max_s: float = Field(gt=0)
-    tier: str | None = None
-
-    @property
-    def label(self) -> str:
-        tier = f"{self.tier}:" if self.tier else ""
-        return f"{tier}p{self.percentile:g}_{self.metric}<={self.max_s:g}s"
-
-    def value(self, records: pd.DataFrame) -> float:
-        """The statistic on one run; unfinished requests count as infinitely late."""
-        rec = records if self.tier is None else records[records["tier"] == self.tier]
-        if not len(rec):
-            raise InputError(f"SLO {self.label}: the workload has no {self.tier!r} requests")
-        v = rec[f"{self.metric}_s"].to_numpy(dtype=float).copy()
-        v[~rec["finished"].to_numpy()] = np.inf
-        return float(np.percentile(v, self.percentile, method="higher"))
-
-
-def parse_slos(text: str) -> list[SLO]:
-    """``"p99_e2e<=10s,p99_ttft<=2s,premium:p99_e2e<=5s"`` -> SLOs (one line error if bad)."""
-    out = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        m = _SLO.match(part)
-        if not m:
-            raise InputError(
-                f"SLO {part!r}: expected [tier:]p<NN>_<e2e|ttft|queue_wait|tpot><=<seconds>[s|ms],"
-                " e.g. p99_e2e<=10s or premium:p50_ttft<=500ms"
-            )
-        scale = 1e-3 if m["unit"] == "ms" else 1.0
-        out.append(
-            build(
-                SLO,
-                {
-                    "metric": m["metric"],
-                    "percentile": float(m["q"]),
-                    "max_s": float(m["value"]) * scale,
-                    "tier": m["tier"],
-                },
-                f"SLO {part!r}",
-            )
-        )
-    if not out:
-        raise InputError("no SLO given: e.g. --slo 'p99_e2e<=10s'")
-    return out
 
 
 @dataclass
@@ -91,8 +36,11 @@ class Evaluation:
     meets: bool
 
 
-#: a rate found only below this share of the workload's own rate is "barely feasible"
-BARELY_FEASIBLE_SHARE = 1 / 64
+#: the search also evaluates the workload at its own rate divided by this (requests hardly
+#: overlap there): the SLO's "zero-load" baseline
+ZERO_LOAD_DIVISOR = 1024
+#: an SLO whose zero-load statistic uses more than this share of its bound is "barely feasible"
+BARELY_FEASIBLE_SHARE = 0.8
 
 
 @dataclass
@@ -101,39 +49,44 @@ class CapacityResult:
     rate_per_s: float | None  # highest rate found to meet the SLOs (None: even the lowest fails)
     failing_rate_per_s: float | None  # the lowest rate found to fail (None: never failed)
     evaluations: list[Evaluation] = field(default_factory=list)
-    base_rate_per_s: float | None = None  # the workload's own rate, where the search starts
+    zero_load: Evaluation | None = None  # at the workload's rate / ZERO_LOAD_DIVISOR
+    slos: list[SLO] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
-        """``feasible``; ``infeasible`` (not met even at the lowest rate tried, where requests
-        hardly overlap: the SLO is tighter than a request alone takes); ``barely feasible``
-        (met only below :data:`BARELY_FEASIBLE_SHARE` of the workload's own rate); or
-        ``unbounded`` (met at every rate tried)."""
-        if self.rate_per_s is None:
+        """``infeasible`` (not met even at zero load: the SLO is tighter than requests take
+        alone), ``barely feasible`` (met at zero load with less than
+        1 - :data:`BARELY_FEASIBLE_SHARE` headroom: the rate found is mostly noise),
+        ``unbounded`` (met at every rate tried) or ``feasible``."""
+        if self.rate_per_s is None or (self.zero_load is not None and not self.zero_load.meets):
             return "infeasible"
         if self.failing_rate_per_s is None:
             return "unbounded"
-        base = self.base_rate_per_s
-        if base and self.rate_per_s < base * BARELY_FEASIBLE_SHARE:
+        if self.zero_load is not None and any(
+            self.zero_load.upper[s.label] > BARELY_FEASIBLE_SHARE * s.max_s for s in self.slos
+        ):
             return "barely feasible"
         return "feasible"
 
     def explain(self) -> str:
         """One line saying what :attr:`verdict` means for this search, in numbers."""
-        v = self.verdict
+        v, z = self.verdict, self.zero_load
+        at_zero = (
+            ", ".join(f"{s.label.split('<=')[0]} {z.upper[s.label]:.3g} s" for s in self.slos)
+            if z is not None
+            else "?"
+        )
         if v == "infeasible":
-            lowest = min(self.evaluations, key=lambda e: e.rate_per_s)
-            over = ", ".join(f"{k} = {x:.3g} s" for k, x in lowest.upper.items())
+            rate = z.rate_per_s if z is not None else min(e.rate_per_s for e in self.evaluations)
             return (
-                f"{self.policy}: SLO infeasible — not met even at {lowest.rate_per_s:.3g} req/s, "
-                f"near-zero load (upper bounds there: {over}); loosen the SLO or use faster "
-                "hardware"
+                f"{self.policy}: SLO infeasible — not met even at near-zero load ({rate:.3g} "
+                f"req/s: {at_zero}); loosen the SLO or use faster hardware"
             )
         if v == "barely feasible":
             return (
-                f"{self.policy}: SLO barely feasible — met only below {self.rate_per_s:.3g} req/s,"
-                f" under {BARELY_FEASIBLE_SHARE:.1%} of the workload's own rate "
-                f"{self.base_rate_per_s:.3g} req/s: the SLO is close to what a request alone takes"
+                f"{self.policy}: SLO barely feasible — at near-zero load already {at_zero} "
+                f"(over {BARELY_FEASIBLE_SHARE:.0%} of the bound), so the {self.rate_per_s:.3g} "
+                "req/s found rests on little headroom; loosen the SLO for a meaningful capacity"
             )
         if v == "unbounded":
             return f"{self.policy}: SLO met at every rate tried (up to {self.rate_per_s:.3g} req/s)"
@@ -192,6 +145,10 @@ class CapacitySearch:
     ) -> CapacityResult:
         """Bracket then bisect the highest rate that meets the SLOs."""
         start = self.workload.base_rate(self.seeds[0])
+        policy = self.sim.get("policy", "fifo")
+        zero = self.evaluate(start / ZERO_LOAD_DIVISOR, replicas)
+        if not zero.meets:  # tighter than requests take alone: no rate to search for
+            return CapacityResult(policy, None, zero.rate_per_s, [zero], zero, self.slos)
         lo = hi = None
         rate = start
         for _ in range(max_doublings):
@@ -216,8 +173,7 @@ class CapacitySearch:
             (e for e in self._cache.values() if e.replicas == replicas),
             key=lambda e: e.rate_per_s,
         )
-        policy = self.sim.get("policy", "fifo")
-        return CapacityResult(policy, lo, hi, evaluations, start)
+        return CapacityResult(policy, lo, hi, evaluations, zero, self.slos)
 
     def min_replicas(self, rate_per_s: float, max_replicas: int = 64) -> int | None:
         """Fewest replicas meeting the SLOs at ``rate_per_s`` (doubling, then bisection; more
@@ -354,6 +310,7 @@ class CapacityStudyResult:
         """The four files (see :class:`CapacityStudy`), each written atomically."""
         from pathlib import Path
 
+        from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
         from driftsched.sim.result import write_csv
         from driftsched.sim.studies import plots
 
@@ -361,7 +318,13 @@ class CapacityStudyResult:
 
         out, s = Path(out_dir), self.study
         knee = knee_table(self.results, s.slos)
+        profile = load_profile(s.sim.get("profile", DEFAULT_PROFILE))
+        note = profile.note()
         meta = {
+            "cost_model": profile.name,
+            "cost_model_kind": profile.kind,
+            "cost_model_note": note,
+            "verdicts": {r.policy: r.explain() for r in self.results},
             "slos": [slo.label for slo in s.slos],
             "confidence": s.confidence,
             "seeds": s.seeds,
@@ -370,8 +333,15 @@ class CapacityStudyResult:
             "results": self.rows,
         }
         return [
-            write_csv(self.summary, out / "capacity.csv"),
+            write_csv(
+                self.summary.assign(cost_model=profile.name, cost_model_kind=profile.kind),
+                out / "capacity.csv",
+            ),
             write_csv(knee, out / "capacity_points.csv"),
             write_json(out / "capacity.json", meta),
-            plots.save(plot_knee(knee, s.slos, self.results), out / "capacity_knee.png"),
+            plots.save(
+                plot_knee(knee, s.slos, self.results),
+                out / "capacity_knee.png",
+                f"seeds {','.join(map(str, s.seeds))} · {note}",
+            ),
         ]

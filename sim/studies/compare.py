@@ -64,9 +64,18 @@ class Comparison:
         files under ``runs/<policy>-<corrector>/`` (atomic per file)."""
         out = Path(out_dir)
         table = self.table()
-        write_csv(table, out / "compare.csv")
-        write_text(out / "compare.md", to_markdown(table) + "\n")
-        plots.save(self.plot_cdf(), out / "compare_cdf.png")
+        first = next(iter(self.runs.values()))
+        write_csv(table.assign(**first.cost_model_columns()), out / "compare.csv")
+        write_text(
+            out / "compare.md",
+            f"{first.cost_model_note()}\n\n{first.accounting_line()}\n\n{to_markdown(table)}\n",
+        )
+        first = next(iter(self.runs.values()))
+        plots.save(
+            self.plot_cdf(),
+            out / "compare_cdf.png",
+            f"{first.meta['mode']} · {first.cost_model_note()}",
+        )
         if records:
             for (policy, corrector), result in self.runs.items():
                 result.write(out / "runs" / f"{policy}-{corrector}", plots_too=False)

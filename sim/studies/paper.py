@@ -117,6 +117,12 @@ class PaperResult:
     tiers: pd.DataFrame  # one row per (seed, policy, corrector, tier)
     kept: dict[tuple[str, str], SimResult] = field(default_factory=dict)
 
+    def cost_model_note(self) -> str:
+        """Which cost model the reproduction rests on, prior or measured."""
+        from driftsched.sim.profile import load_profile
+
+        return load_profile(self.settings.sim.profile).note()
+
     # -- tables ------------------------------------------------------------------------------
     def table(self) -> pd.DataFrame:
         """Mean over seeds, one row per (policy, corrector), in run order."""
@@ -201,18 +207,20 @@ class PaperResult:
         out = Path(out_dir)
         table, tiers = self.table(), self.tier_table()
         deltas = self.deltas()
+        note = self.cost_model_note()
+        seeds = ",".join(map(str, self.settings.seeds))
         written = [
             write_csv(table, out / "paper_table.csv"),
             write_csv(tiers, out / "paper_tiers.csv"),
             write_csv(self.runs, out / "paper_runs.csv"),
             write_json(out / "paper_deltas.json", deltas, sort_keys=True),
             write_text(out / "paper.md", markdown(deltas, table, tiers) + "\n"),
-            plots.save(self.plot_cdf(), out / "paper_cdf.png"),
-            plots.save(self.plot_tiers(), out / "paper_tiers.png"),
+            plots.save(self.plot_cdf(), out / "paper_cdf.png", f"seed {seeds[:1]} · {note}"),
+            plots.save(self.plot_tiers(), out / "paper_tiers.png", f"seeds {seeds} · {note}"),
         ]
         bias = self.plot_bias()
         if bias is not None:
-            written.append(plots.save(bias, out / "paper_bias.png"))
+            written.append(plots.save(bias, out / "paper_bias.png", f"seed {seeds[:1]} · {note}"))
         return written
 
 

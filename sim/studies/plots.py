@@ -17,11 +17,15 @@ def _plt():
     return plt
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path, footer: str) -> Path:
+    """Write ``fig`` as PNG (atomically) with ``footer`` printed under it: what the figure
+    shows (run, corrector, seeds) and the cost model it rests on, prior or measured — a figure
+    shared alone still says what it is."""
     from driftsched.ground.atomic import atomic_path
 
+    fig.text(0.01, -0.005, footer, fontsize=7, color="0.3", ha="left", va="top", wrap=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15)
     _plt().close(fig)
     return Path(path)
 

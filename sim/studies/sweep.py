@@ -137,6 +137,7 @@ def run_point(spec_json: str, point: dict) -> dict:
     rec = result.records
     row = {**point, **result.summary().iloc[0].to_dict()}
     acc = result.accounting()
+    row.update(result.cost_model_columns())
     row.update(
         trace_requests=acc["trace_requests"], unfinished=acc["unfinished"], dropped=acc["dropped"]
     )
@@ -181,21 +182,26 @@ class SweepResult:
         return f"requests: {total:,} over {len(r)} runs — " + ", ".join(parts)
 
     def write(self, out_dir: str | Path) -> list[Path]:
+        from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
         from driftsched.sim.result import write_csv, write_parquet
         from driftsched.sim.studies import plots
 
         out = Path(out_dir)
         table = self.table()
+        note = load_profile(self.spec.sim.get("profile", DEFAULT_PROFILE)).note()
+        seeds = f"mean over seeds {','.join(map(str, self.spec.seeds))}"
         written = [
             write_parquet(self.runs, out / "sweep_runs.parquet"),
             write_csv(self.runs, out / "sweep_runs.csv"),
             write_parquet(table, out / "sweep.parquet"),
             write_csv(table, out / "sweep.csv"),
-            plots.save(plots.sweep_latency(table), out / "sweep_latency.png"),
-            plots.save(plots.sweep_tiers(table), out / "sweep_tiers.png"),
+            plots.save(plots.sweep_latency(table), out / "sweep_latency.png", f"{seeds} · {note}"),
+            plots.save(plots.sweep_tiers(table), out / "sweep_tiers.png", f"{seeds} · {note}"),
         ]
         if any(f"{m}_slo_attainment" in table.columns for m in ("e2e", "ttft")):
-            written.append(plots.save(plots.sweep_slo(table), out / "sweep_slo.png"))
+            written.append(
+                plots.save(plots.sweep_slo(table), out / "sweep_slo.png", f"{seeds} · {note}")
+            )
         return written
 
 
@@ -207,6 +213,12 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     for values, group in runs.groupby(keys, sort=False):
         row = dict(zip(keys, values, strict=True))
         row["seeds"] = len(group)
+        for label in ("cost_model", "cost_model_kind"):
+            if label in group.columns:
+                row[label] = group[label].iloc[0]
+        for count in ("dropped", "unfinished"):
+            if count in group.columns:
+                row[count] = int(group[count].sum())
         for metric in CI_METRICS:
             if metric not in group.columns:
                 continue

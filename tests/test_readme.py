@@ -1,0 +1,105 @@
+"""The README runs as written: every ``bash`` and ``python`` block, in order, in one scratch
+folder laid out like a clone (``../shared`` beside it), each command exiting 0.
+
+The first two blocks (install + main job, install + tests) are CI's own first two steps and are
+not repeated here; ``pip`` lines are skipped (the test runs in the installed environment).
+Blocks that need vLLM (``driftsched calibrate profile``/``fit`` on a fresh profile, ``validate
+run``) are marked ``live`` and run in CI's live step; ``validate run`` may exit 3 — the
+documented outcome of a gate it was asked to apply — but never anything else.
+
+Run with ``pytest -m readme`` (CI does); plain ``pytest`` leaves these out (minutes of runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED_TRACES
+
+LIVE = ("driftsched calibrate profile", "driftsched calibrate fit", "driftsched validate run")
+
+
+def readme_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language, code)`` of every fenced ``bash``/``python`` block, in order."""
+    return re.findall(r"^```(bash|python)\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def bash_commands(code: str) -> list[str]:
+    """A bash block's commands: continuation lines joined, comments and blank lines dropped."""
+    joined = re.sub(r"\s*\\\n\s*", " ", code)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def steps() -> list[tuple[str, str, bool]]:
+    """``(language, code or command, live)`` for everything the test runs, in README order."""
+    blocks = readme_blocks((REPO / "README.md").read_text())[2:]
+    out = []
+    for lang, code in blocks:
+        if lang == "python":
+            out.append(("python", code, False))
+            continue
+        for cmd in bash_commands(code):
+            if cmd.startswith("pip "):
+                continue
+            out.append(("bash", cmd, cmd.startswith(LIVE)))
+    return out
+
+
+def test_the_reader_sees_the_readme():
+    """Not vacuous: the README's tour and its Python section are found."""
+    found = steps()
+    commands = [c for lang, c, _ in found if lang == "bash"]
+    assert any(c.startswith("driftsched sweep") for c in commands)
+    assert any("driftsched traces import azure" in c for c in commands)
+    assert any(lang == "python" and "import driftsched" in c for lang, c, _ in found)
+    assert bash_commands("a \\\n   b  # x\n# comment\n\nc\n") == ["a b  # x", "c"]
+
+
+def _run_all(tmp_path: Path, live: bool) -> None:
+    if not SHARED_TRACES.is_dir():
+        pytest.skip(f"the README's examples read ../shared/traces; not found at {SHARED_TRACES}")
+    work = tmp_path / "clone"
+    work.mkdir()
+    (tmp_path / "shared").symlink_to(SHARED_TRACES.parent)
+    env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "120"}
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    ran = 0
+    for lang, code, needs_live in steps():
+        if needs_live and not live:
+            continue
+        if lang == "python":
+            argv = [sys.executable, "-c", code]
+        else:
+            argv = ["bash", "-c", f"set -o pipefail; {code}"]
+        r = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=1500)
+        allowed = (0, 3) if code.startswith("driftsched validate run") else (0,)
+        assert r.returncode in allowed, (
+            f"README step failed (exit {r.returncode}): {code}\n{r.stdout[-3000:]}\n"
+            f"{r.stderr[-3000:]}"
+        )
+        ran += 1
+    assert ran
+
+
+@pytest.mark.readme
+def test_every_readme_example_runs_as_written(tmp_path):
+    _run_all(tmp_path, live=False)
+
+
+@pytest.mark.readme
+@pytest.mark.live
+def test_every_readme_example_runs_as_written_with_vllm(tmp_path):
+    pytest.importorskip("vllm")
+    _run_all(tmp_path, live=True)
