@@ -162,7 +162,7 @@ def test_bad_generator_names_and_params_are_one_line_errors():
         generate("nope")
     with pytest.raises(InputError, match=r"field 'rate_per_s'"):
         generate("poisson", rate_per_s=-1)
-    with pytest.raises(InputError, match=r"field 'colour'"):
+    with pytest.raises(InputError, match=r"unknown key 'colour'"):
         generate("driftsched-paper", colour="red")
     with pytest.raises(InputError, match="learning_weights must name exactly the categories"):
         generate("driftsched-paper", learning_weights={"short_qa": 1})

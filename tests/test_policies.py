@@ -103,7 +103,7 @@ def test_registry_errors_list_valid_names():
         make_policy("lottery")
     with pytest.raises(InputError, match="field 'rate_per_s'"):
         make_policy("aging", {"rate_per_s": -1})
-    with pytest.raises(InputError, match="field 'colour'"):
+    with pytest.raises(InputError, match="unknown key 'colour'"):
         make_policy("fifo", {"colour": 1})
 
 

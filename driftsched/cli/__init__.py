@@ -15,7 +15,8 @@ import contextlib
 
 import typer
 
-from driftsched.cli import calibrate, sim, studies, traces, validate
+from driftsched.cli import calibrate, config, sim, studies, traces, validate
+from driftsched.cli.common import polish_help
 from driftsched.ground.errors import DriftschedError
 
 app = typer.Typer(
@@ -23,11 +24,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"driftsched {version('driftsched')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift."""
+
+
 app.add_typer(traces.app, name="traces")
 app.add_typer(sim.app, name="sim")
 app.add_typer(calibrate.app, name="calibrate")
 app.add_typer(validate.app, name="validate")
+app.add_typer(config.app, name="config")
 for _name, _command in studies.COMMANDS.items():
     app.command(_name)(_command)
 
@@ -40,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
 
     usage, abort, leave = _click_exceptions()
     try:
-        code = app(args=argv, prog_name="driftsched", standalone_mode=False)
+        command = typer.main.get_command(app)
+        polish_help(command)
+        code = command.main(args=argv, prog_name="driftsched", standalone_mode=False)
     except usage as exc:
         if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
             print(exc.ctx.get_help())  # a group called without a command: its help

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from driftsched.cli.common import Seed, Sets, print_profile, progress_bar, set_values
+from driftsched.cli.common import Seed, Sets, command_group, print_profile, progress_bar, set_values
 
-app = typer.Typer(
-    help="Profile a real vLLM engine, fit cost-model profiles, derive priors.", no_args_is_help=True
-)
+app = command_group("Profile a real vLLM engine, fit cost-model profiles, derive priors.")
 
 
 @app.command("tiny-model")

@@ -11,23 +11,79 @@ from typing import Annotated
 
 import typer
 
-Out = Annotated[Path, typer.Option("--output", "-o", help="output file (.parquet or .csv)")]
-OutDir = Annotated[Path, typer.Option("--output", "-o", help="output folder")]
+
+def command_group(help: str) -> typer.Typer:
+    """A command group as every group is made: plain help (no boxes, no ``<bool>`` metavars;
+    defaults shown), its help when called without a command, no shell-completion options."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False)
+
+
+_METAVARS = {int: "N", float: "X", Path: "PATH", bool: "BOOL"}
+
+
+def polish_help(command) -> None:
+    """Help that says what a user needs, for every command under ``command`` (a click group):
+    a metavar in words where typer would print ``<str>``, and, for options that stand for a
+    simulation config field and default to "not given", the field's default."""
+    import contextlib
+
+    with contextlib.suppress(Exception):  # help wording must never stop a command
+        _polish(command)
+
+
+def _polish(command) -> None:
+    from driftsched.sim.config import SimConfig
+
+    fields = SimConfig.model_fields
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub)
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) or not hasattr(param, "help"):
+            continue
+        if not param.metavar or param.metavar.startswith("<"):
+            kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            param.metavar = _METAVARS.get(kind) or (param.name or "value").upper()
+        help_text = param.help or ""
+        if param.default is None and "[default" not in help_text and param.name in fields:
+            default = fields[param.name].get_default(call_default_factory=True)
+            param.help = f"{help_text}  [default: {default}]".strip()
+
+
+Out = Annotated[
+    Path,
+    typer.Option("--output", "-o", metavar="FILE", help="output file (.parquet or .csv)"),
+]
+OutDir = Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder")]
 Sets = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="any other config field as KEY=VALUE (JSON for lists/dicts); repeatable"
+        "--set",
+        metavar="KEY=VALUE",
+        help="any other config field (JSON for lists/dicts); repeatable; the keys: "
+        "driftsched config keys",
     ),
 ]
 Seed = Annotated[int, typer.Option(help="random seed; same seed -> identical output")]
 TraceOpt = Annotated[
     Path | None,
     typer.Option(
-        "--trace", "-t", help="trace file; default: the study's workload (driftsched-paper, seed 0)"
+        "--trace",
+        "-t",
+        metavar="FILE",
+        help="trace file  [default: the study's workload, driftsched-paper seed 0]",
     ),
 ]
-ProfileOpt = Annotated[str | None, typer.Option(help="cost-model profile name or JSON path")]
-ModeOpt = Annotated[str | None, typer.Option(help="continuous | microbatch")]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME|FILE",
+        help="cost-model profile name or JSON path  [default: l4-qwen1.5-1.8b-prior]",
+    ),
+]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(metavar="MODE", help="continuous | microbatch  [default: continuous]"),
+]
 
 #: the summary columns ``sim run`` prints (all of them are in summary.csv)
 SUMMARY_COLUMNS = [

@@ -15,6 +15,7 @@ from driftsched.cli.common import (
     ProfileOpt,
     Sets,
     TraceOpt,
+    command_group,
     load_trace,
     oracle_note,
     profile_note,
@@ -22,9 +23,7 @@ from driftsched.cli.common import (
     sim_config,
 )
 
-app = typer.Typer(
-    help="Simulate gateway policies and drift correctors on a trace.", no_args_is_help=True
-)
+app = command_group("Simulate gateway policies and drift correctors on a trace.")
 
 
 @app.command("run")

@@ -9,11 +9,9 @@ from typing import Annotated
 
 import typer
 
-from driftsched.cli.common import Out, Seed, Sets, set_values
+from driftsched.cli.common import Out, Seed, Sets, command_group, set_values
 
-app = typer.Typer(
-    help="Generate, import, validate and describe request traces.", no_args_is_help=True
-)
+app = command_group("Generate, import, validate and describe request traces.")
 
 
 def written(trace, path: Path) -> None:

@@ -7,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-from driftsched.cli.common import Seed, Sets, progress_bar, set_values
+from driftsched.cli.common import Seed, Sets, command_group, progress_bar, set_values
 
-app = typer.Typer(
-    help="Re-run sampled scenarios live on vLLM; measure the simulator's error.",
-    no_args_is_help=True,
-)
+app = command_group("Re-run sampled scenarios live on vLLM; measure the simulator's error.")
 
 
 @app.command("run")

@@ -26,6 +26,14 @@ def build(model: type[M], data: dict[str, Any], what: str) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(config)"
+        if err.get("type") == "extra_forbidden":
+            import difflib
+
+            known = list(model.model_fields)
+            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            valid = f"valid keys: {', '.join(known)}" if known else "it takes no parameters"
+            raise InputError(f"{what}: unknown key {field!r}; {hint}{valid}") from None
         got = err.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
         more = len(exc.errors()) - 1

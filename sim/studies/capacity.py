@@ -218,8 +218,8 @@ def plot_knee(knee: pd.DataFrame, slos: list[SLO], results: list[CapacityResult]
             (line,) = ax.plot(sub["rate_per_s"], y, marker="o", ms=3, label=policy)
             cap = next(r.rate_per_s for r in results if r.policy == policy)
             if cap:
-                ax.axvline(cap, color=line.get_color(), ls=":", lw=1)
-        ax.axhline(slo.max_s, color="k", lw=0.8, ls="--", label="target")
+                ax.axvline(cap, color=line.get_color(), ls=":", lw=1, label=f"{policy} capacity")
+        ax.axhline(slo.max_s, color="k", lw=0.8, ls="--", label=f"SLO {slo.max_s:g} s")
         ax.set(xlabel="offered load (requests/s)", ylabel="seconds", title=slo.label)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)

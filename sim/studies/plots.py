@@ -60,9 +60,40 @@ def thin_series(series: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
+def _repeats(runs: dict[str, pd.DataFrame], metric: str, earlier: list[str]) -> str | None:
+    """The earlier metric whose distribution ``metric`` repeats in every run (P10-P99 within
+    2%, as queue wait and TTFT do when prefill is short), or None."""
+    qs = [10, 50, 90, 99]
+    for other in earlier:
+        same = True
+        for rec in runs.values():
+            done = rec.loc[rec["finished"]]
+            a, b = done[metric].dropna().to_numpy(), done[other].dropna().to_numpy()
+            if not (a.size and b.size):
+                same = False
+                break
+            pa, pb = np.percentile(a, qs), np.percentile(b, qs)
+            if np.any(np.abs(pa - pb) > 0.02 * np.maximum(np.abs(pb), 1e-9)):
+                same = False
+                break
+        if same:
+            return other
+    return None
+
+
 def latency_cdfs(runs: dict[str, pd.DataFrame], metrics=("e2e_s", "ttft_s", "queue_wait_s")):
-    """A row of CDF panels, one line per labelled run (records frames)."""
+    """A row of CDF panels, one line per labelled run (records frames). A panel whose
+    distribution repeats an earlier one in every run is left out, and the figure says so."""
     plt = _plt()
+    kept: list[str] = []
+    omitted = []
+    for metric in metrics:
+        twin = _repeats(runs, metric, kept) if kept else None
+        if twin is None:
+            kept.append(metric)
+        else:
+            omitted.append(f"{metric.removesuffix('_s')} ≈ {twin.removesuffix('_s')}")
+    metrics = kept
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(5 * len(metrics), 4), constrained_layout=True
     )
@@ -77,7 +108,10 @@ def latency_cdfs(runs: dict[str, pd.DataFrame], metrics=("e2e_s", "ttft_s", "que
             title=f"CDF of {metric.removesuffix('_s').replace('_', ' ')}",
         )
         ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    title = "policy/corrector" if any("/" in str(k) for k in runs) else None
+    np.atleast_1d(axes)[0].legend(fontsize=7, title=title, title_fontsize=7)
+    if omitted:
+        fig.suptitle(f"(panel omitted, same distribution: {', '.join(omitted)})", fontsize=7)
     return fig
 
 
@@ -161,8 +195,9 @@ def bias_by_category(series: dict[str, pd.DataFrame]):
     return fig
 
 
-def _sweep_lines(ax, table: pd.DataFrame, metric: str, ylabel: str) -> None:
-    """One line per configuration (everything but the rate), with its 95% CI band."""
+def _sweep_lines(ax, table: pd.DataFrame, metric: str, ylabel: str) -> str:
+    """One line per configuration (everything but the rate), with its 95% CI band over seeds;
+    returns the legend title that says what a label like ``fifo/1`` means."""
     keys = [k for k in ("policy", "corrector", "mode", "replicas") if table[k].nunique() > 1]
     keys = keys or ["policy"]
     for label, sub in table.groupby(keys, sort=False):
@@ -176,6 +211,9 @@ def _sweep_lines(ax, table: pd.DataFrame, metric: str, ylabel: str) -> None:
             ax.fill_between(sub["rate_per_s"], sub[low], sub[high], alpha=0.15)
     ax.set(xlabel="offered load (requests/s)", ylabel=ylabel)
     ax.grid(alpha=0.3)
+    seeds = int(table["seeds"].max()) if "seeds" in table.columns else 1
+    band = f"; bands: 95% CI over {seeds} seeds" if seeds > 1 else ""
+    return "/".join(keys) + band
 
 
 def sweep_latency(table: pd.DataFrame):
@@ -185,9 +223,9 @@ def sweep_latency(table: pd.DataFrame):
     for ax, metric in zip(
         axes.ravel(), ("e2e_p50_s", "e2e_p99_s", "ttft_p50_s", "ttft_p99_s"), strict=True
     ):
-        _sweep_lines(ax, table, metric, "seconds")
+        legend = _sweep_lines(ax, table, metric, "seconds")
         ax.set_title(metric.removesuffix("_s").replace("_", " ").upper())
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, title=legend, title_fontsize=7)
     return fig
 
 
@@ -197,10 +235,10 @@ def sweep_slo(table: pd.DataFrame):
     metrics = [m for m in ("e2e_slo_attainment", "ttft_slo_attainment") if m in table.columns]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        _sweep_lines(ax, table, metric, "fraction of requests")
+        legend = _sweep_lines(ax, table, metric, "fraction of requests")
         ax.set_title(metric.replace("_", " "))
         ax.set_ylim(-0.02, 1.02)
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, title=legend, title_fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -212,8 +250,8 @@ def sweep_tiers(table: pd.DataFrame):
     tiers = tiers or ["(none)"]
     fig, axes = plt.subplots(1, len(tiers), figsize=(5 * len(tiers), 4), squeeze=False)
     for ax, tier in zip(axes[0], tiers, strict=True):
-        _sweep_lines(ax, table, f"e2e_p99_s_{tier}", "seconds")
+        legend = _sweep_lines(ax, table, f"e2e_p99_s_{tier}", "seconds")
         ax.set_title(f"P99 E2E, {tier}")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, title=legend, title_fontsize=7)
     fig.tight_layout()
     return fig

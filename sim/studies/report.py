@@ -1,10 +1,13 @@
 """``driftsched report DIR``: any output folder as one self-contained HTML page.
 
 Works on what the commands write — a run, a comparison, the paper reproduction, a sweep, a
-capacity search, a validation report: every table (CSV) in the folder becomes an HTML table,
-every figure (PNG) is embedded as a data URI, and the run's metadata (``summary.json``,
-``paper_deltas.json``, ``capacity.json``, ``report.json``) is shown as a definition list. No
-external resources: the file can be mailed or attached to a ticket as is.
+capacity search, a validation report. The page starts with what its reader came for
+(:mod:`~driftsched.sim.studies.answers`: the verdict and its small table — the study's claims
+beside ours, a sweep's best policy per load, capacity per policy with its SLO and verdict),
+then the conditions it rests on (cost model, prior or measured; trace; seeds), then every
+figure (PNG, embedded as a data URI), then every table (CSV; identifying columns first, small
+tables before large ones), then the metadata (JSON) as definition lists. No external
+resources: the file can be mailed or attached to a ticket as is.
 
 A small inline script marks the page once every image has decoded
 (``<body data-render-check="images=N/N tables=M">``), which the end-to-end test reads from a
@@ -49,6 +52,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; fo
 dt { font-weight: 600; }
 dd { margin: 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .note { color: #666; font-size: 0.8rem; }
+.verdict { font-size: 1.1rem; font-weight: 600; }
 """
 
 CHECK = """
@@ -70,7 +74,9 @@ def kind_of(folder: Path) -> str:
 
 
 def _table(path: Path) -> str:
-    frame = pd.read_csv(path)
+    from driftsched.sim.studies.answers import ids_first
+
+    frame = ids_first(pd.read_csv(path))
     note = ""
     if len(frame) > MAX_ROWS:
         note = f'<p class="note">first {MAX_ROWS} of {len(frame)} rows; all in {path.name}</p>'
@@ -106,12 +112,31 @@ def _metadata(path: Path) -> str:
     return f"<h2>{html.escape(path.name)}</h2><dl>{items}</dl>"
 
 
+def _answer(folder: Path) -> str:
+    from driftsched.sim.studies.answers import answer
+
+    a = answer(folder)
+    if a is None:
+        return ""
+    table = ""
+    if a.table is not None and len(a.table):
+        table = a.table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
+    conditions = "".join(
+        f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in a.conditions.items()
+    )
+    return (
+        f'<section id="answer"><h2>Answer</h2><p class="verdict">{html.escape(a.verdict)}</p>'
+        f'{table}</section><section id="conditions"><h2>Conditions</h2><dl>{conditions}</dl>'
+        "</section>"
+    )
+
+
 def render(folder: str | Path) -> str:
-    """The HTML page for ``folder`` (tables, then figures, then metadata)."""
+    """The HTML page for ``folder``: answer, conditions, figures, tables, metadata."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder (give a run, sweep, paper or validate folder)")
-    csvs = sorted(folder.glob("*.csv"))
+    csvs = sorted(folder.glob("*.csv"), key=lambda p: (p.stat().st_size, p.name))
     pngs = sorted(folder.glob("*.png"))
     jsons = sorted(p for p in folder.glob("*.json"))
     if not (csvs or pngs or jsons):
@@ -119,7 +144,8 @@ def render(folder: str | Path) -> str:
             f"{folder}: no tables, figures or metadata to report (is it an output folder?)"
         )
     title = f"{kind_of(folder)} — {folder.name}"
-    parts = [_table(p) for p in csvs] + [_image(p) for p in pngs] + [_metadata(p) for p in jsons]
+    parts = [_answer(folder)]
+    parts += [_image(p) for p in pngs] + [_table(p) for p in csvs] + [_metadata(p) for p in jsons]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
