@@ -9,6 +9,7 @@ as there) plus the campaign's classes that already held.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -355,3 +356,91 @@ def test_one_line_in_a_real_process(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
     r = run_cli("traces", "describe", tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is a folder" in r.stderr
+
+
+# -- no silent drops, honest capacity, help -------------------------------------------------------
+def test_dropped_requests_are_said_on_the_console_and_in_the_summary(work, capsys):
+    frame = make_frame(6)
+    frame.loc[2, "prompt_tokens"] = 3000  # longer than the default profile's max_model_len
+    frame.to_csv("long.csv", index=False)
+    args = ["sim", "run", "--trace", "long.csv", "--set", "oversize=drop", "--no-plots", "-o", "o"]
+    code, out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert "6 in the trace" in out and "5 finished" in out and "1 dropped" in out
+    summary = json.loads((work / "o" / "summary.json").read_text())
+    assert (
+        summary["accounting"]["dropped"] == 1
+        and "oversize" in summary["accounting"]["dropped_reasons"]
+    )
+    csv = pd.read_csv(work / "o" / "summary.csv")
+    assert csv["cost_model_kind"].iloc[0] == "prior"
+
+
+def test_capacity_says_infeasible_and_honours_replicas(work, capsys):
+    args = ["capacity", "--policies", "fifo", "--seeds", "0", "--requests", "200", "-o", "c"]
+    code, out, err = cli(capsys, *args, "--slo", "p99_e2e<=0.5s")
+    assert code == 0, err
+    assert "SLO infeasible" in out and "near-zero load" in out
+    table = pd.read_csv(work / "c" / "capacity.csv")
+    assert table["verdict"].iloc[0] == "infeasible" and table["max_rate_per_s"].isna().all()
+    code, out, err = cli(capsys, *args, "--slo", "p99_e2e<=60s", "--set", "replicas=2")
+    assert code == 0, err
+    assert pd.read_csv(work / "c" / "capacity.csv")["replicas"].iloc[0] == 2
+    assert "PRIOR" in out
+
+
+def test_help_shows_defaults_and_no_type_noise(capsys):
+    code, out, _ = cli(capsys, "sim", "run", "--help")
+    assert code == 0
+    assert "<bool>" not in out and "<str>" not in out and "╭" not in out
+    flat = " ".join(out.split())
+    assert "[default: fifo]" in flat and "[default: none]" in flat and "KEY=VALUE" in flat
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.startswith("driftsched ")
+    code, out, _ = cli(capsys, "config", "keys")
+    assert code == 0 and "max_concurrency" in out
+    line = assert_one_line(*cli(capsys, "sim", "run", "--set", "max_concurency=3", "-o", "o")[::2])
+    assert "did you mean 'max_concurrency'" in line
+
+
+def test_a_killed_sweep_leaves_no_workers(tmp_path):
+    """SIGKILL the sweep's parent mid-run: its pool workers exit within seconds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "driftsched.cli", "sweep", "--rates", "1,2,3,4,5,6,7,8",
+         "--policies", "fifo,sjf", "--requests", "20000", "--workers", "2",
+         "-o", str(tmp_path / "sw")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        children: list[int] = []
+        while time.time() < deadline and len(children) < 2:
+            time.sleep(0.5)
+            out = subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+            ).stdout
+            children = [int(p) for p in out.split()]
+        assert len(children) >= 2, "the pool never started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while time.time() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in children), "pool workers outlived the parent"
+        assert (tmp_path / "sw" / "INCOMPLETE").is_file()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -3,8 +3,9 @@ folder laid out like a clone (``../shared`` beside it), each command exiting 0.
 
 The first two blocks (install + main job, install + tests) are CI's own first two steps and are
 not repeated here; ``pip`` lines are skipped (the test runs in the installed environment).
-Blocks that need vLLM (``driftsched calibrate profile``/``fit`` on a fresh profile, ``validate
-run``) are marked ``live`` and run in CI's live step; ``validate run`` may exit 3 — the
+Commands that need vLLM (``driftsched calibrate profile``/``fit`` on a fresh profile, ``validate
+run``; none of them reads an earlier step's output but their own) run in a separate test marked
+``live``, in CI's live step; ``validate run`` may exit 3 — the
 documented outcome of a gate it was asked to apply — but never anything else.
 
 Run with ``pytest -m readme`` (CI does); plain ``pytest`` leaves these out (minutes of runs).
@@ -77,7 +78,7 @@ def _run_all(tmp_path: Path, live: bool) -> None:
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     ran = 0
     for lang, code, needs_live in steps():
-        if needs_live and not live:
+        if needs_live != live:  # the live steps need no earlier step's output
             continue
         if lang == "python":
             argv = [sys.executable, "-c", code]
