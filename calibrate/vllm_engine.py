@@ -71,6 +71,7 @@ def route_engine_log(path) -> None:
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
 
 
@@ -109,6 +110,8 @@ class InstrumentedEngine:
     output_overhead_s: list[tuple[float, int]] = field(default_factory=list)
 
     def __post_init__(self):
+        if self.log_path is not None:  # vLLM then adds no console handler of its own
+            os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
         vllm = import_vllm()
         if self.log_path is not None:
             route_engine_log(self.log_path)
