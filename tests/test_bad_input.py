@@ -381,6 +381,7 @@ def test_capacity_says_infeasible_and_honours_replicas(work, capsys):
     code, out, err = cli(capsys, *args, "--slo", "p99_e2e<=0.5s")
     assert code == 0, err
     assert "SLO infeasible" in out and "near-zero load" in out
+    assert "requests: 200 over 1 runs — 200 finished, 0 dropped" in out
     table = pd.read_csv(work / "c" / "capacity.csv")
     assert table["verdict"].iloc[0] == "infeasible" and table["max_rate_per_s"].isna().all()
     code, out, err = cli(capsys, *args, "--slo", "p99_e2e<=60s", "--set", "replicas=2")

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,9 @@ def _run_all(tmp_path: Path, live: bool) -> None:
             argv = [sys.executable, "-c", code]
         else:
             argv = ["bash", "-c", f"set -o pipefail; {code}"]
+        started = time.monotonic()
         r = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=1500)
+        print(f"{time.monotonic() - started:7.1f} s  exit {r.returncode}  {code[:90]!r}")
         allowed = (0, 3) if code.startswith("driftsched validate run") else (0,)
         assert r.returncode in allowed, (
             f"README step failed (exit {r.returncode}): {code}\n{r.stdout[-3000:]}\n"

@@ -231,6 +231,7 @@ def capacity(
 
         result = study.run(progress=step)
     console.print(table(result.summary, result.title))
+    console.print(result.accounting_line(), soft_wrap=True)
     for res in result.results:
         if res.verdict != "feasible":
             console.print(f"[bold]{res.explain()}[/]", soft_wrap=True)

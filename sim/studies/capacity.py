@@ -111,6 +111,8 @@ class CapacitySearch:
         self.confidence = confidence
         build(SimConfig, self.sim, "capacity sim settings")
         self._cache: dict[tuple[float, int], Evaluation] = {}
+        #: where the requests of every run went, summed (see SimResult.accounting)
+        self.accounting: dict[str, int] = {}
 
     def evaluate(self, rate_per_s: float, replicas: int = 1) -> Evaluation:
         from driftsched.sim.simulation import simulate
@@ -122,7 +124,12 @@ class CapacitySearch:
         config = build(SimConfig, {**self.sim, "replicas": replicas}, "capacity sim settings")
         values: dict[str, list[float]] = {s.label: [] for s in self.slos}
         for seed in self.seeds:
-            records = simulate(self.workload.build(seed, rate_per_s), config).records
+            result = simulate(self.workload.build(seed, rate_per_s), config)
+            records = result.records
+            for key, value in result.accounting().items():
+                if key != "dropped_reasons":
+                    self.accounting[key] = self.accounting.get(key, 0) + value
+            self.accounting["runs"] = self.accounting.get("runs", 0) + 1
             for slo in self.slos:
                 values[slo.label].append(slo.value(records))
         upper = {}
@@ -261,6 +268,7 @@ class CapacityStudy:
     def run(self, progress=None) -> CapacityStudyResult:
         """Search every policy; ``progress(policy, done, total)`` is called before each."""
         results, rows = [], []
+        totals: dict[str, int] = {}
         for k, policy in enumerate(self.policies):
             if progress:
                 progress(policy, k, len(self.policies))
@@ -270,6 +278,8 @@ class CapacityStudy:
             )  # fmt: skip
             replicas = int(self.sim.get("replicas", 1))
             res = search.max_rate(replicas=replicas, resolution=self.resolution)
+            for key, value in search.accounting.items():
+                totals[key] = totals.get(key, 0) + value
             results.append(res)
             row = {
                 "policy": policy,
@@ -285,7 +295,7 @@ class CapacityStudy:
             rows.append(row)
         if progress:
             progress(None, len(self.policies), len(self.policies))
-        return CapacityStudyResult(self, results, rows)
+        return CapacityStudyResult(self, results, rows, totals)
 
 
 @dataclass
@@ -293,6 +303,23 @@ class CapacityStudyResult:
     study: CapacityStudy
     results: list[CapacityResult]
     rows: list[dict]  # one per policy: max_rate_per_s, failing_rate_per_s, evaluations, ...
+    accounting: dict[str, int] = field(default_factory=dict)  # summed over every run
+
+    def accounting_line(self) -> str:
+        """Where the requests of all the search's runs went (one line)."""
+        a = self.accounting
+        parts = [f"{a.get('finished', 0):,} finished"]
+        if a.get("unfinished"):
+            parts.append(f"{a['unfinished']:,} unfinished when runs stopped (horizon_s)")
+        parts.append(
+            f"{a['dropped']:,} dropped before the runs (oversize: longer than max_model_len)"
+            if a.get("dropped")
+            else "0 dropped"
+        )
+        return (
+            f"requests: {a.get('trace_requests', 0):,} over {a.get('runs', 0)} runs — "
+            + ", ".join(parts)
+        )
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -331,6 +358,7 @@ class CapacityStudyResult:
             "workload": s.workload.model_dump(mode="json"),
             "sim": s.sim,
             "results": self.rows,
+            "accounting": self.accounting,
         }
         return [
             write_csv(
