@@ -95,6 +95,7 @@ def paper(
         )
     )
     oracle_note(settings.correctors)
+    console.print(result.accounting_line(), soft_wrap=True)
     with run_folder(output):
         written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")

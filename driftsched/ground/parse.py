@@ -40,9 +40,13 @@ def parse_overrides(pairs: list[str], what: str) -> dict[str, str]:
 
 
 def parse_sets(pairs: list[str] | None, what: str) -> dict:
-    """``--set KEY=VALUE`` pairs: values that start with ``[`` or ``{`` are read as JSON."""
+    """``--set KEY=VALUE`` pairs: values that start with ``[`` or ``{`` are read as JSON, and
+    ``null`` is None (a field's "not set", e.g. ``horizon_s=null``)."""
     out: dict = parse_overrides(pairs or [], what)
     for key, value in out.items():
+        if value.strip() == "null":
+            out[key] = None
+            continue
         if value[:1] in "[{":
             try:
                 out[key] = json.loads(value)

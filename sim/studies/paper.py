@@ -117,6 +117,16 @@ class PaperResult:
     tiers: pd.DataFrame  # one row per (seed, policy, corrector, tier)
     kept: dict[tuple[str, str], SimResult] = field(default_factory=dict)
 
+    def accounting_line(self) -> str:
+        """Where the requests of every run went, summed (one line)."""
+        r = self.runs
+        total = int(r["requests"].sum() + r["dropped"].sum())
+        unfinished, dropped = int(r["unfinished"].sum()), int(r["dropped"].sum())
+        return (
+            f"requests: {total:,} over {len(r)} runs — {int(r['finished'].sum()):,} finished, "
+            f"{unfinished:,} unfinished, {dropped:,} dropped"
+        )
+
     def cost_model_note(self) -> str:
         """Which cost model the reproduction rests on, prior or measured."""
         from driftsched.sim.profile import load_profile
@@ -244,6 +254,8 @@ def reproduce(
                 row = result.summary().iloc[0].to_dict()
                 stress = summary(result.records.iloc[n_learn:]).iloc[0].to_dict()
                 row.update({f"stress_{k}": v for k, v in stress.items()})
+                acc = result.accounting()
+                row.update(unfinished=acc["unfinished"], dropped=acc["dropped"])
                 runs.append({"seed": seed, **row})
                 for t in result.summary("tier").to_dict("records"):
                     tiers.append({"seed": seed, **t})
