@@ -18,7 +18,7 @@ from typing import Literal
 from driftsched.sim.costmodel import FEATURES
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from driftsched.ground.config import Config
+from driftsched.ground.config import Config, error_message
 from driftsched.ground.errors import InputError, UnknownNameError
 
 PROFILE_SCHEMA_VERSION = 1
@@ -173,6 +173,10 @@ class Profile(Config):
     def kind(self) -> str:
         return self.provenance.kind
 
+    def engine_settings(self, overrides: dict) -> EngineSettings:
+        """This profile's engine settings with a run's ``engine`` overrides applied."""
+        return EngineSettings(**{**self.engine.model_dump(), **overrides})
+
     def note(self) -> str:
         """One line every output carries: which cost model, and whether it is a prior (derived
         from spec sheets) or measured — the one wording console, files and figures use."""
@@ -189,10 +193,17 @@ class Profile(Config):
         return Path(path)
 
 
-def cost_model_note(name: str, kind: str, hardware: str, model: str) -> str:
-    """The one wording of "which cost model, prior or measured" (see :meth:`Profile.note`)."""
+def cost_model_label(name: str, kind: str) -> str:
+    """The one wording of "which cost model, prior or measured": ``NAME — PRIOR (derived from
+    specs, not measured)`` or ``NAME — measured``."""
     said = "PRIOR (derived from specs, not measured)" if kind == "prior" else "measured"
-    return f"cost model: {name} — {said}; {hardware}, {model}"
+    return f"{name} — {said}"
+
+
+def cost_model_note(name: str, kind: str, hardware: str, model: str) -> str:
+    """:func:`cost_model_label` with the hardware and model, as every output's line (see
+    :meth:`Profile.note`)."""
+    return f"cost model: {cost_model_label(name, kind)}; {hardware}, {model}"
 
 
 def bundled_profiles() -> list[str]:
@@ -214,7 +225,7 @@ def parse_profile(text: str, source: str) -> Profile:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(profile)"
-        raise InputError(f"{source}: field {field!r}: {_message(err)}") from None
+        raise InputError(f"{source}: field {field!r}: {error_message(err)}") from None
 
 
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
@@ -233,8 +244,3 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
 
 def _sig6(value: float) -> float:
     return float(f"{value:.6g}")
-
-
-def _message(err: dict) -> str:
-    """pydantic's message without its ``Value error, `` prefix (our validators' own words)."""
-    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -99,16 +99,7 @@ class SimResult:
 
     def accounting_line(self) -> str:
         """:meth:`accounting` as one line for the console."""
-        a = self.accounting()
-        parts = [f"{a['finished']:,} finished"]
-        if a["unfinished"]:
-            parts.append(f"{a['unfinished']:,} unfinished when the run stopped (horizon_s)")
-        if a["dropped"]:
-            why = "; ".join(f"{k}: {v}" for k, v in a["dropped_reasons"].items())
-            parts.append(f"{a['dropped']:,} dropped before the run ({why})")
-        else:
-            parts.append("0 dropped")
-        return f"requests: {a['trace_requests']:,} in the trace — " + ", ".join(parts)
+        return accounting_line(self.accounting())
 
     # -- summaries ---------------------------------------------------------------------------
     def summary(self, by: str | None = None) -> pd.DataFrame:
@@ -151,6 +142,37 @@ class SimResult:
             if fig is not None:
                 plots.save(fig, out / "corrector_bias.png", note)
         return out
+
+
+ACCOUNTING_KEYS = ("trace_requests", "finished", "unfinished", "dropped")
+
+
+def accounting_line(acc: dict, runs: int | None = None) -> str:
+    """An :meth:`SimResult.accounting` dict — one run's, or (``runs``) summed over that many
+    runs — as the one line every command prints: ``requests: N in the trace — F finished,
+    [U unfinished ...,] D dropped (why)``."""
+    the = "the run" if runs is None else "runs"
+    parts = [f"{acc.get('finished', 0):,} finished"]
+    if acc.get("unfinished"):
+        parts.append(f"{acc['unfinished']:,} unfinished when {the} stopped (horizon_s)")
+    if acc.get("dropped"):
+        reasons = acc.get("dropped_reasons") or {"oversize": "longer than max_model_len"}
+        why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+        before = "the run" if runs is None else "the runs"
+        parts.append(f"{acc['dropped']:,} dropped before {before} ({why})")
+    else:
+        parts.append("0 dropped")
+    where = "in the trace" if runs is None else f"over {runs} runs"
+    return f"requests: {acc.get('trace_requests', 0):,} {where} — " + ", ".join(parts)
+
+
+def summed_accounting(rows: pd.DataFrame) -> dict[str, int]:
+    """:data:`ACCOUNTING_KEYS` summed over per-run rows (a run's ``requests`` stands for its
+    ``trace_requests`` plus ``dropped`` when rows do not carry it)."""
+    out = {k: int(rows[k].sum()) for k in ACCOUNTING_KEYS if k in rows.columns}
+    if "trace_requests" not in out:
+        out["trace_requests"] = int(rows["requests"].sum()) + out.get("dropped", 0)
+    return out
 
 
 ROW_GROUP = 262_144

@@ -26,12 +26,12 @@ from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, Repl
 from driftsched.sim.engine import Engine, EngineRequest, ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.gateway import Gateway
-from driftsched.sim.profile import EngineSettings, Profile, load_profile
+from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.records import CLASS_CODES, RecordBook
 from driftsched.sim.request import Admission
 from driftsched.sim.result import SimResult
 from driftsched.sim.timeseries import CorrectorLog, SeriesLog
-from driftsched.sim.tracecheck import check_trace, usable  # noqa: F401 (check_trace: API)
+from driftsched.sim.tracecheck import usable
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
@@ -66,7 +66,7 @@ class Run:
         cost_model=None,
     ):
         self.config, self.profile = config, profile
-        self.settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
+        self.settings = profile.engine_settings(config.engine)
         self.frame = f = usable(trace, self.settings, config.oversize)
         n = len(f)
         self.output_tokens = f["output_tokens"].to_numpy(dtype=np.int64)

@@ -42,5 +42,5 @@ def check_trace(trace: Trace, config: SimConfig, profile: Profile | None = None)
     lengths within the engine's ``max_model_len`` unless dropped); return how many requests
     ``oversize='drop'`` would leave out. Raises :class:`InputError` as :func:`simulate` would."""
     profile = profile or load_profile(config.profile)
-    settings = EngineSettings(**{**profile.engine.model_dump(), **config.engine})
+    settings = profile.engine_settings(config.engine)
     return len(trace) - len(usable(trace, settings, config.oversize))

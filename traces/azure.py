@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from driftsched.traces.importers import RawTrace, require_columns
-from driftsched.traces.sources import read_csv, source_ints
+from driftsched.traces.sources import cell_text, read_csv, source_ints
 
 from driftsched.ground.errors import InputError
 
@@ -29,11 +29,9 @@ def _seconds(column: pa.ChunkedArray, path) -> np.ndarray:
             parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         if parsed.isna().any():
             row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            cell = text.iloc[row]
-            shown = "nothing" if cell is None or cell != cell else repr(cell)
             raise InputError(
                 f"{path}, row {row + 1}, column 'TIMESTAMP': expected a date-time like "
-                f"2023-11-16 18:15:46.68, got {shown}"
+                f"2023-11-16 18:15:46.68, got {cell_text(text.iloc[row])}"
             )
         ns = parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
     return (ns - ns.min()) / 1e9 if ns.size else ns.astype(np.float64)

@@ -51,6 +51,11 @@ def read_csv(path, column_types: dict | None = None) -> pa.Table:
         raise _fail(path, "CSV", exc) from None
 
 
+def cell_text(cell) -> str:
+    """A source cell for an error message: ``nothing`` for a missing one, else its repr."""
+    return "nothing" if cell is None or cell != cell else repr(cell)
+
+
 def source_ints(column, path, name: str, first_row: int = 1) -> np.ndarray:
     """A source column as int64; a missing, fractional or non-numeric cell is an
     :class:`InputError` naming ``path``, the row (counting requests from ``first_row``), the
@@ -75,8 +80,7 @@ def _source_numbers(column, path, name: str, first_row: int, integer: bool) -> n
         bad |= numeric != np.round(numeric)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        cell = values.iloc[row]
-        shown = "nothing" if cell is None or cell != cell else repr(cell)
+        shown = cell_text(values.iloc[row])
         wanted = "an integer token count" if integer else "a finite number"
         raise InputError(
             f"{path}, row {row + first_row}, column {name!r}: expected {wanted}, got {shown}"

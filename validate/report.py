@@ -153,10 +153,10 @@ def figures(out: Path, report: dict) -> list[Path]:
 
     plt = plots._plt()
     written = []
-    note = (
-        f"live vLLM vs simulator · cost model: {report['profile']} "
-        f"({report.get('profile_kind', '?')})"
-    )
+    from driftsched.sim.profile import cost_model_label
+
+    label = cost_model_label(report["profile"], report.get("profile_kind", "?"))
+    note = f"live vLLM vs simulator · cost model: {label}"
     for r in report["scenarios"]:
         live, sim = load_records(out, r["key"])
         fig = plots.latency_cdfs({"live vLLM": live, "simulator": sim})

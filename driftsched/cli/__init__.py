@@ -57,16 +57,21 @@ for _name, _command in studies.COMMANDS.items():
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app. User errors — option-parsing errors included — become one
     line ``error: ...`` on stderr and exit code 2; Ctrl-C exits 130 after one line."""
+    import sys
+
     from driftsched.ground.atomic import describe_os_error
     from driftsched.ground.console import fail
 
     usage, abort, leave = _click_exceptions()
-    try:
-        command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = typer.main.get_command(app)
+    if "--help" in args:  # help wording needs the config model; no other path pays for it
         polish_help(command)
-        code = command.main(args=argv, prog_name="driftsched", standalone_mode=False)
+    try:
+        code = command.main(args=args, prog_name="driftsched", standalone_mode=False)
     except usage as exc:
         if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            polish_help(command)
             print(exc.ctx.get_help())  # a group called without a command: its help
             raise SystemExit(0) from None
         where = exc.ctx.command_path if exc.ctx is not None else "driftsched"

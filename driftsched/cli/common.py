@@ -196,11 +196,11 @@ def print_profile(prof) -> None:
     import pandas as pd
 
     from driftsched.ground.console import console, table
+    from driftsched.sim.profile import cost_model_label
 
-    kind = "PRIOR (derived, not measured)" if prof.kind == "prior" else "measured"
     p = prof.provenance
     console.print(
-        f"[bold]{prof.name}[/]: {kind}; {p.hardware}; {p.model}; "
+        f"[bold]{cost_model_label(prof.name, prof.kind)}[/]; {p.hardware}; {p.model}; "
         f"{p.engine} {p.engine_version or ''}; {p.date}",
         soft_wrap=True,
     )

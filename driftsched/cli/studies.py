@@ -164,21 +164,21 @@ def sweep(
             f"kept {done} of {n} finished runs in {output}/runs; rerun the same command to resume"
         )
 
-    with run_folder(output), progress_bar() as bar:
-        task = bar.add_task("sweep", total=total)
-        result = run_sweep(spec_, output, workers=workers, ray_address=ray, progress=step)
-    t = result.table()
-    cols = [
-        c
-        for c in (
-            "rate_per_s", "policy", "corrector", "mode", "replicas", "seeds", "e2e_p50_s",
-            "e2e_p99_s", "e2e_p99_s_ci_high", "ttft_p99_s", "e2e_slo_attainment",
-        )
-        if c in t.columns
-    ]  # fmt: skip
-    console.print(table(t[cols], f"{total} runs (all columns in {output}/sweep.csv)"))
-    console.print(result.accounting_line(), soft_wrap=True)
     with run_folder(output):
+        with progress_bar() as bar:
+            task = bar.add_task("sweep", total=total)
+            result = run_sweep(spec_, output, workers=workers, ray_address=ray, progress=step)
+        t = result.table()
+        cols = [
+            c
+            for c in (
+                "rate_per_s", "policy", "corrector", "mode", "replicas", "seeds", "e2e_p50_s",
+                "e2e_p99_s", "e2e_p99_s_ci_high", "ttft_p99_s", "e2e_slo_attainment",
+            )
+            if c in t.columns
+        ]  # fmt: skip
+        console.print(table(t[cols], f"{total} runs (all columns in {output}/sweep.csv)"))
+        console.print(result.accounting_line(), soft_wrap=True)
         written = result.write(output)
     console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")
 

@@ -38,9 +38,9 @@ def build(model: type[M], data: dict[str, Any], what: str) -> M:
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
         more = len(exc.errors()) - 1
         tail = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
-        raise InputError(f"{what}: field {field!r}: {_message(err)}{shown}{tail}") from None
+        raise InputError(f"{what}: field {field!r}: {error_message(err)}{shown}{tail}") from None
 
 
-def _message(err: dict) -> str:
+def error_message(err: dict) -> str:
     """pydantic's message without its ``Value error, `` prefix (our validators' own words)."""
     return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -53,8 +53,9 @@ def _json(path: Path) -> dict:
 
 
 def _cost_model(name, kind) -> str:
-    said = "PRIOR — derived from spec sheets, not measured" if kind == "prior" else "measured"
-    return f"{name} ({said})"
+    from driftsched.sim.profile import cost_model_label
+
+    return cost_model_label(name, kind)
 
 
 def _from_columns(frame: pd.DataFrame) -> dict[str, str]:

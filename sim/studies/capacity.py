@@ -14,12 +14,14 @@ states the bracket it found: ``rate_per_s`` meets, ``failing_rate_per_s`` does n
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
+from driftsched.sim.result import ACCOUNTING_KEYS
 from driftsched.sim.studies.slo import SLO
 from driftsched.sim.studies.workload import Workload
 
@@ -111,8 +113,8 @@ class CapacitySearch:
         self.confidence = confidence
         build(SimConfig, self.sim, "capacity sim settings")
         self._cache: dict[tuple[float, int], Evaluation] = {}
-        #: where the requests of every run went, summed (see SimResult.accounting)
-        self.accounting: dict[str, int] = {}
+        #: where the requests of every run went, summed (see SimResult.accounting), and runs
+        self.accounting: Counter[str] = Counter()
 
     def evaluate(self, rate_per_s: float, replicas: int = 1) -> Evaluation:
         from driftsched.sim.simulation import simulate
@@ -126,10 +128,8 @@ class CapacitySearch:
         for seed in self.seeds:
             result = simulate(self.workload.build(seed, rate_per_s), config)
             records = result.records
-            for key, value in result.accounting().items():
-                if key != "dropped_reasons":
-                    self.accounting[key] = self.accounting.get(key, 0) + value
-            self.accounting["runs"] = self.accounting.get("runs", 0) + 1
+            acc = result.accounting()
+            self.accounting.update({k: acc[k] for k in ACCOUNTING_KEYS}, runs=1)
             for slo in self.slos:
                 values[slo.label].append(slo.value(records))
         upper = {}
@@ -268,7 +268,7 @@ class CapacityStudy:
     def run(self, progress=None) -> CapacityStudyResult:
         """Search every policy; ``progress(policy, done, total)`` is called before each."""
         results, rows = [], []
-        totals: dict[str, int] = {}
+        totals: Counter[str] = Counter()
         for k, policy in enumerate(self.policies):
             if progress:
                 progress(policy, k, len(self.policies))
@@ -278,8 +278,7 @@ class CapacityStudy:
             )  # fmt: skip
             replicas = int(self.sim.get("replicas", 1))
             res = search.max_rate(replicas=replicas, resolution=self.resolution)
-            for key, value in search.accounting.items():
-                totals[key] = totals.get(key, 0) + value
+            totals.update(search.accounting)
             results.append(res)
             row = {
                 "policy": policy,
@@ -303,23 +302,13 @@ class CapacityStudyResult:
     study: CapacityStudy
     results: list[CapacityResult]
     rows: list[dict]  # one per policy: max_rate_per_s, failing_rate_per_s, evaluations, ...
-    accounting: dict[str, int] = field(default_factory=dict)  # summed over every run
+    accounting: dict[str, int] = field(default_factory=dict)  # summed over every run, + runs
 
     def accounting_line(self) -> str:
         """Where the requests of all the search's runs went (one line)."""
-        a = self.accounting
-        parts = [f"{a.get('finished', 0):,} finished"]
-        if a.get("unfinished"):
-            parts.append(f"{a['unfinished']:,} unfinished when runs stopped (horizon_s)")
-        parts.append(
-            f"{a['dropped']:,} dropped before the runs (oversize: longer than max_model_len)"
-            if a.get("dropped")
-            else "0 dropped"
-        )
-        return (
-            f"requests: {a.get('trace_requests', 0):,} over {a.get('runs', 0)} runs — "
-            + ", ".join(parts)
-        )
+        from driftsched.sim.result import accounting_line
+
+        return accounting_line(self.accounting, runs=self.accounting.get("runs", 0))
 
     @property
     def summary(self) -> pd.DataFrame:

@@ -70,7 +70,6 @@ class Comparison:
             out / "compare.md",
             f"{first.cost_model_note()}\n\n{first.accounting_line()}\n\n{to_markdown(table)}\n",
         )
-        first = next(iter(self.runs.values()))
         plots.save(
             self.plot_cdf(),
             out / "compare_cdf.png",

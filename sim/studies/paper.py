@@ -119,13 +119,9 @@ class PaperResult:
 
     def accounting_line(self) -> str:
         """Where the requests of every run went, summed (one line)."""
-        r = self.runs
-        total = int(r["requests"].sum() + r["dropped"].sum())
-        unfinished, dropped = int(r["unfinished"].sum()), int(r["dropped"].sum())
-        return (
-            f"requests: {total:,} over {len(r)} runs — {int(r['finished'].sum()):,} finished, "
-            f"{unfinished:,} unfinished, {dropped:,} dropped"
-        )
+        from driftsched.sim.result import accounting_line, summed_accounting
+
+        return accounting_line(summed_accounting(self.runs), runs=len(self.runs))
 
     def cost_model_note(self) -> str:
         """Which cost model the reproduction rests on, prior or measured."""

@@ -64,21 +64,16 @@ def _repeats(runs: dict[str, pd.DataFrame], metric: str, earlier: list[str]) -> 
     """The earlier metric whose distribution ``metric`` repeats in every run (P10-P99 within
     2%, as queue wait and TTFT do when prefill is short), or None."""
     qs = [10, 50, 90, 99]
-    for other in earlier:
-        same = True
-        for rec in runs.values():
-            done = rec.loc[rec["finished"]]
-            a, b = done[metric].dropna().to_numpy(), done[other].dropna().to_numpy()
-            if not (a.size and b.size):
-                same = False
-                break
-            pa, pb = np.percentile(a, qs), np.percentile(b, qs)
-            if np.any(np.abs(pa - pb) > 0.02 * np.maximum(np.abs(pb), 1e-9)):
-                same = False
-                break
-        if same:
-            return other
-    return None
+
+    def same(rec: pd.DataFrame, other: str) -> bool:
+        done = rec.loc[rec["finished"]]
+        a, b = done[metric].dropna().to_numpy(), done[other].dropna().to_numpy()
+        if not (a.size and b.size):
+            return False
+        pa, pb = np.percentile(a, qs), np.percentile(b, qs)
+        return bool(np.all(np.abs(pa - pb) <= 0.02 * np.maximum(np.abs(pb), 1e-9)))
+
+    return next((o for o in earlier if all(same(rec, o) for rec in runs.values())), None)
 
 
 def latency_cdfs(runs: dict[str, pd.DataFrame], metrics=("e2e_s", "ttft_s", "queue_wait_s")):

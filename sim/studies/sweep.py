@@ -138,9 +138,7 @@ def run_point(spec_json: str, point: dict) -> dict:
     row = {**point, **result.summary().iloc[0].to_dict()}
     acc = result.accounting()
     row.update(result.cost_model_columns())
-    row.update(
-        trace_requests=acc["trace_requests"], unfinished=acc["unfinished"], dropped=acc["dropped"]
-    )
+    row.update({k: acc[k] for k in ("trace_requests", "unfinished", "dropped")})
     done = rec[rec["finished"]]
     for slo, target in (("e2e", spec.slo_e2e_s), ("ttft", spec.slo_ttft_s)):
         if target is not None:
@@ -166,20 +164,9 @@ class SweepResult:
 
     def accounting_line(self) -> str:
         """Where every request of every run went, summed over the grid (one line)."""
-        r = self.runs
-        total = int(r["trace_requests" if "trace_requests" in r else "requests"].sum())
-        finished = int(r["finished"].sum())
-        unfinished = int(r["unfinished"].sum()) if "unfinished" in r else 0
-        dropped = int(r["dropped"].sum()) if "dropped" in r else 0
-        parts = [f"{finished:,} finished"]
-        if unfinished:
-            parts.append(f"{unfinished:,} unfinished when runs stopped (horizon_s)")
-        parts.append(
-            f"{dropped:,} dropped before the runs (oversize: longer than max_model_len)"
-            if dropped
-            else "0 dropped"
-        )
-        return f"requests: {total:,} over {len(r)} runs — " + ", ".join(parts)
+        from driftsched.sim.result import accounting_line, summed_accounting
+
+        return accounting_line(summed_accounting(self.runs), runs=len(self.runs))
 
     def write(self, out_dir: str | Path) -> list[Path]:
         from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
