@@ -47,7 +47,7 @@ class ProfileSettings(Config):
     repeats: int = 3
     seed: int = 0
     quick: bool = False
-    warmup_steps: int = 1000
+    warmup_steps: int = 1500
     cpu_threads: int | None = 1
     extra_engine_args: dict = {}
 

@@ -86,6 +86,62 @@ def _internal(obj: Any, path: str, version: str):
     return obj
 
 
+#: prompt token ids are drawn from [FIRST_ID, FIRST_ID + ID_SPAN) (the tiny model's vocabulary
+#: is 8,192; ids 0-2 are special)
+FIRST_ID, ID_SPAN = 3, 8000
+
+
+def prompt_ids(request_id: str, prompt_tokens: int, prefix=None) -> list[int]:
+    """Token ids for a prompt: chunk ``i`` of ``prefix`` (tokens ``[i * c, (i + 1) * c)``)
+    is a pure function of its id and position, so equal chunk ids at equal positions are
+    equal tokens (vLLM's block hashes then chain exactly as the simulator's keys); every other
+    token is pseudo-random per request (seeded by the request id), so nothing else is shared."""
+    import zlib
+
+    import numpy as np
+
+    out = np.random.default_rng(zlib.crc32(request_id.encode())).integers(
+        FIRST_ID, FIRST_ID + ID_SPAN, prompt_tokens
+    )
+    if prefix is not None:
+        c = prefix.chunk_tokens
+        for i, cid in enumerate(prefix.chunk_ids):
+            start = i * c
+            if start >= prompt_tokens:
+                break
+            end = min(start + c, prompt_tokens)
+            chunk = np.random.default_rng([cid & 0xFFFFFFFF, cid >> 32, i]).integers(
+                FIRST_ID, FIRST_ID + ID_SPAN, c
+            )
+            out[start:end] = chunk[: end - start]
+    return out.tolist()
+
+
+def process_settings() -> dict:
+    """What the process runs with besides the engine arguments, as far as it moves step time:
+    the allocator preloaded (``LD_PRELOAD``; glibc malloc when none), OpenMP's thread count
+    and vLLM's CPU thread binding from the environment."""
+    preload = [p for p in os.environ.get("LD_PRELOAD", "").replace(":", " ").split() if p]
+    allocs = [os.path.basename(p) for p in preload if "malloc" in p or "jemalloc" in p]
+    return {
+        "allocator": ", ".join(allocs) or "glibc malloc",
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "vllm_cpu_omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND"),
+    }
+
+
+#: the environment fields a validation run compares with the profile's
+COMPARED_ENVIRONMENT = (
+    "device",
+    "vllm_version",
+    "torch_version",
+    "torch_threads",
+    "allocator",
+    "omp_num_threads",
+    "vllm_cpu_omp_threads_bind",
+)
+
+
 @dataclass
 class StepRecord:
     """One engine step: wall-clock start (s, monotonic), duration, and its composition."""
@@ -167,12 +223,14 @@ class InstrumentedEngine:
         preempted = tuple(self._base_id(r) for r in sorted(out.preempted_req_ids or ()))
         return StepRecord(start, duration, chunks, decodes, len(preempted), preempted)
 
-    def add(self, request_id: str, prompt_tokens: int, output_tokens: int) -> None:
+    def add(self, request_id: str, prompt_tokens: int, output_tokens: int, prefix=None) -> None:
         """Submit a request of exactly ``prompt_tokens`` token ids that generates exactly
-        ``output_tokens`` tokens (``ignore_eos``)."""
+        ``output_tokens`` tokens (``ignore_eos``). The ids are :func:`prompt_ids`: equal where
+        ``prefix`` (a :class:`~driftsched.sim.prefixcache.Prefix`) says the prompt is shared,
+        the request's own elsewhere — so vLLM's prefix cache sees what the simulator's does."""
         from vllm import SamplingParams, TokensPrompt
 
-        ids = [3 + (i * 7919) % 4000 for i in range(prompt_tokens)]
+        ids = prompt_ids(request_id, prompt_tokens, prefix)
         params = SamplingParams(max_tokens=output_tokens, ignore_eos=True, temperature=0.0)
         start = time.perf_counter()
         self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), params)
@@ -192,6 +250,10 @@ class InstrumentedEngine:
 
     def has_work(self) -> bool:
         return self.engine.has_unfinished_requests()
+
+    def reset_prefix_cache(self) -> bool:
+        """Forget every cached block (vLLM's ``reset_prefix_cache``; needs an idle engine)."""
+        return bool(self.engine.reset_prefix_cache())
 
     def drain(self) -> None:
         while self.has_work():
@@ -228,6 +290,7 @@ class InstrumentedEngine:
             "block_size": self.block_size,
             "num_gpu_blocks": self.num_gpu_blocks,
             "torch_threads": torch.get_num_threads(),
+            **process_settings(),
         }
 
     def shutdown(self) -> None:

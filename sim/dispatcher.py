@@ -72,6 +72,7 @@ class Dispatcher:
         self.max_concurrency = max_concurrency
         self.batch_size, self.batch_wait_s = batch_size, batch_wait_s
         self.router = router
+        self._by_request = getattr(router, "routes_by_request", False)
         self._only = slots[0] if len(slots) == 1 else None
         self.batches = 0  # micro-batches dispatched so far (the next one's id)
 
@@ -118,7 +119,11 @@ class Dispatcher:
             if not room:
                 return
             view = gateway.next(now_s)
-            slot = self.router(room, len(slots))
+            slot = (
+                self.router(room, len(slots), view)
+                if self._by_request
+                else self.router(room, len(slots))
+            )
             slot.in_engine += 1
             send(view, slot, -1, now_s)
 

@@ -21,6 +21,11 @@ Semantics (vLLM ``vllm/v1/core/sched/scheduler.py`` and ``kv_cache_manager.py``,
    waiting request is admitted only if the blocks for its *whole* sequence
    (``min(num_tokens, max_model_len)``) are free, not just those of its first chunk
    (``kv_cache_manager.allocate_slots(full_sequence_must_fit=True)``).
+   With **prefix caching** (``enable_prefix_caching``; :mod:`driftsched.sim.prefixcache`) a
+   waiting request with nothing computed first looks up its cached leading blocks: those
+   tokens count as computed, its chunk starts after them, and the block counts above become
+   "blocks for the tokens held - hit blocks + hit blocks that are free" (touching a free hit
+   block takes it out of the free pool).
 3. **After the step** every request whose computed tokens reach its ``num_tokens`` samples one
    token (the first at the end of the step that completes its prefill); it finishes at the end
    of the step that produces its ``target_tokens``-th token, and its blocks are freed.
@@ -39,6 +44,7 @@ from typing import Protocol
 
 from driftsched.sim.costmodel import BatchShape, chunk_attention
 from driftsched.sim.kvcache import BlockPool, blocks_for
+from driftsched.sim.prefixcache import Prefix, PrefixCache
 from driftsched.sim.profile import EngineSettings
 
 WAITING, PREFILL, DECODE, FINISHED = "waiting", "prefill", "decode", "finished"
@@ -62,6 +68,12 @@ class EngineRequest:
     num_blocks: int = 0
     num_preemptions: int = 0
     phase: str = WAITING
+    # prefix caching only (see driftsched.sim.prefixcache): what the prompt shares, the
+    # request's block labels in position order, how many are registered, its key memo
+    prefix: Prefix | None = None
+    blocks: list[int] | None = None
+    cached_blocks: int = 0
+    keys: list[int] | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -122,7 +134,9 @@ class Engine(Protocol):
     waiting: deque
     running: dict
 
-    def add(self, index: int, prompt_tokens: int, target_tokens: int) -> EngineRequest: ...
+    def add(
+        self, index: int, prompt_tokens: int, target_tokens: int, prefix: Prefix | None = None
+    ) -> EngineRequest: ...
 
     def has_work(self) -> bool: ...
 
@@ -144,24 +158,43 @@ class EngineBase:
             raise ValueError("max_num_batched_tokens must be >= max_num_seqs")
         self.settings = settings
         self.block_size = settings.block_size
-        self.pool = BlockPool(settings.num_gpu_blocks)
+        self.caching = settings.enable_prefix_caching
+        self.pool = (
+            PrefixCache(settings.num_gpu_blocks, settings.block_size)
+            if self.caching
+            else BlockPool(settings.num_gpu_blocks)
+        )
+        if self.caching:
+            self._allocate = self._allocate_cached
+            self._schedule_waiting = self._schedule_waiting_cached
         self.waiting: deque[EngineRequest] = deque()
         self.running: dict[int, EngineRequest] = {}  # insertion-ordered: running order
         self.tick = 0
 
-    def add(self, index: int, prompt_tokens: int, target_tokens: int) -> EngineRequest:
+    def add(
+        self, index: int, prompt_tokens: int, target_tokens: int, prefix: Prefix | None = None
+    ) -> EngineRequest:
         """Queue a new request (``index`` unique among the engine's requests) at the tail of
-        the waiting queue; returns the engine's state object for it."""
+        the waiting queue; returns the engine's state object for it. ``prefix`` says what its
+        prompt shares with others (read only with prefix caching on)."""
         req = self.request_type(index, prompt_tokens, target_tokens)
+        if prefix is not None:
+            req.prefix = prefix
         self.waiting.append(req)
         return req
 
     def has_work(self) -> bool:
         return bool(self.running or self.waiting)
 
-    def _preempt(self, req: EngineRequest) -> None:
-        self.pool.give(req.num_blocks)
+    def _release(self, req: EngineRequest) -> None:
+        if self.caching:
+            self.pool.release(req)
+        else:
+            self.pool.give(req.num_blocks)
         req.num_blocks = 0
+
+    def _preempt(self, req: EngineRequest) -> None:
+        self._release(req)
         req.num_computed_tokens = 0
         req.num_preemptions += 1
         req.phase = WAITING
@@ -175,6 +208,20 @@ class EngineBase:
             req.num_blocks += need
             return True
         return False
+
+    def _allocate_cached(self, req: EngineRequest, new_tokens: int) -> bool:
+        """:meth:`_allocate` with prefix caching: fresh blocks from the free queue's head, and
+        the blocks the scheduled tokens fill registered under their keys."""
+        pool, held = self.pool, len(req.blocks) if req.blocks else 0
+        tokens = req.num_computed_tokens + new_tokens
+        need = blocks_for(tokens, self.block_size) - held
+        if need > 0:
+            if need > pool.free:
+                return False
+            pool.grow(req, held + need)
+            req.num_blocks = held + need
+        pool.register(req, min(tokens, req.num_tokens))
+        return True
 
     def _schedule_running(
         self, order: list[EngineRequest], budget: int, plan: StepPlan, decodes: list[EngineRequest]
@@ -217,19 +264,52 @@ class EngineBase:
             if not self._allocate(req, new):
                 break
             self.waiting.popleft()
-            req.phase = PREFILL
-            self._admitted(req)
-            self.running[req.index] = req
-            plan.chunks.append((req, new))
-            plan.admitted.append(req)
+            self._run(req, new, plan)
             budget -= new
+
+    def _schedule_waiting_cached(self, budget: int, plan: StepPlan) -> None:
+        """:meth:`_schedule_waiting` with prefix caching (see the module docstring)."""
+        s, pool, size = self.settings, self.pool, self.block_size
+        max_seqs, chunked = s.max_num_seqs, s.enable_chunked_prefill
+        full, max_len = s.reserve_full_prompt, s.max_model_len
+        while self.waiting and budget > 0 and len(self.running) < max_seqs:
+            req = self.waiting[0]
+            hit = pool.lookup(req)  # a waiting request has nothing computed (recompute)
+            extra = pool.evictable(hit) - len(hit)  # blocks to allocate = needed + extra
+            if full and blocks_for(min(req.num_tokens, max_len), size) + extra > pool.free:
+                break
+            computed = len(hit) * size
+            new = req.num_tokens - computed
+            if not chunked and new > budget:
+                break
+            new = min(new, budget)
+            if blocks_for(computed + new, size) + extra > pool.free:
+                break
+            self.waiting.popleft()
+            pool.touch(req, hit)  # before taking new blocks: a free hit block must not be popped
+            req.num_computed_tokens = computed
+            req.num_blocks = blocks_for(computed + new, size)
+            pool.grow(req, req.num_blocks)
+            pool.register(req, min(computed + new, req.num_tokens))
+            pool.query_tokens += req.num_tokens
+            pool.hit_tokens += computed
+            self._run(req, new, plan)
+            budget -= new
+
+    def _run(self, req: EngineRequest, new: int, plan: StepPlan) -> None:
+        """``req`` leaves the waiting queue for the running set with a first chunk of ``new``
+        tokens this step."""
+        req.phase = PREFILL
+        self._admitted(req)
+        self.running[req.index] = req
+        plan.chunks.append((req, new))
+        plan.admitted.append(req)
 
     def _admitted(self, req: EngineRequest) -> None:
         """Hook: ``req`` just left the waiting queue for the running set."""
 
     def _finish(self, req: EngineRequest, outcome: StepOutcome) -> None:
-        self.pool.give(req.num_blocks)
-        req.num_blocks = 0
+        self._release(req)
         req.phase = FINISHED
         del self.running[req.index]
         outcome.finished.append(req)

@@ -8,6 +8,11 @@ budget always covers ``max_num_seqs`` decodes). A decoding request's counters ar
 ``c0 + (tick - t0)`` and ``o0 + (tick - t0)``: it is kept as ``(t0, c0, o0)`` and one heap entry,
 the tick at which it emits its last token.
 
+With prefix caching (:mod:`driftsched.sim.prefixcache`) the blocks decoders take in a step
+or a run are popped from the free queue by count too, and handed to each request when it is
+next materialised (block labels are unobservable; keys, reference counts and the queue's
+order are exactly those of the reference engine).
+
 KV blocks are counted, not tracked per request: a decoding request with ``c`` computed tokens
 holds ``ceil(c / block_size)`` blocks and needs one more exactly when ``c`` is a multiple of
 ``block_size``. With ``a = c0 - t0`` that is when ``(a + tick) % block_size == 0``, so the
@@ -84,6 +89,8 @@ class FastEngine(EngineBase):
         req.num_computed_tokens = req.c0 + steps
         req.num_output_tokens = req.o0 + steps
         req.num_blocks = blocks_for(req.num_computed_tokens, self.block_size)
+        if self.caching:  # hand over the blocks taken for it while it ran ahead
+            self.pool.sync(req, req.num_blocks)
 
     def _start_decoding(self, req: FastRequest, tick: int) -> None:
         """``req`` decodes from ``tick`` on (its counters are current for that tick)."""
@@ -208,7 +215,8 @@ class FastEngine(EngineBase):
                     break
                 if victim.phase == DECODE:
                     self._materialise(victim)
-                free += victim.num_blocks
+                # with prefix caching, blocks another request also holds stay in use
+                free += self.pool.freed_by(victim) if self.caching else victim.num_blocks
             if victims and victims[-1] is req:
                 break
             free -= 1
@@ -236,11 +244,18 @@ class FastEngine(EngineBase):
             assert taken, "fast-forward ran past a KV shortage"
             self.tick = plan.tick + steps - 1  # the run's last step
         tick, heap = self.tick, self._finish_heap
-        for req in self._due(heap, tick):
+        due = self._due(heap, tick)
+        if self.caching and len(due) > 1:
+            # release order is observable with prefix caching (freed blocks queue up for
+            # eviction in it): finish in running order, as the reference engine does
+            due.sort(key=_run_seq)
+        for req in due:
             self._materialise(req)
             req.num_computed_tokens += 1
             req.num_output_tokens += 1
             req.num_blocks = blocks_for(req.num_computed_tokens, self.block_size)
+            if self.caching:
+                self.pool.sync(req, req.num_blocks)
             self._stop_decoding(req)
             self._finish(req, outcome)
         for req, new in plan.chunks:

@@ -39,6 +39,12 @@ class EngineSettings(Config):
         description="admit a waiting request only if the KV blocks for its whole sequence are "
         "free, not just its first chunk (vLLM's scheduler_reserve_full_isl, default on in 0.32)",
     )
+    enable_prefix_caching: bool = Field(
+        False,
+        description="automatic prefix caching as vLLM V1 does it (sim/prefixcache.py): a "
+        "request's cached leading blocks skip prefill. vLLM enables it by default; driftsched's "
+        "profiles are measured with it off, so it is off unless set (engine overrides)",
+    )
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     dtype: str = "float16"
 

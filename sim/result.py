@@ -59,6 +59,8 @@ class SimResult:
             "engine_steps": run.engine_steps,
             "engine_busy_s": run.engine_busy_s,
         }
+        if run.settings.enable_prefix_caching:
+            meta["prefix_cache"] = run.prefix_cache_stats()
         return cls(rec, series, corr, meta)
 
     # -- provenance --------------------------------------------------------------------------
@@ -76,6 +78,16 @@ class SimResult:
     @property
     def kind(self) -> str:
         return self.meta["profile"]["kind"]
+
+    def prefix_cache_line(self) -> str | None:
+        """One line on prefix caching (None when it was off)."""
+        pc = self.meta.get("prefix_cache")
+        if pc is None:
+            return None
+        return (
+            f"prefix cache: {pc['hit_rate']:.1%} of prompt tokens looked up at admission were "
+            f"hits ({pc['hit_tokens']:,} of {pc['query_tokens']:,}); their prefill was skipped"
+        )
 
     # -- accounting --------------------------------------------------------------------------
     def accounting(self) -> dict:

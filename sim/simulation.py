@@ -26,6 +26,7 @@ from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, Repl
 from driftsched.sim.engine import Engine, EngineRequest, ReferenceEngine
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.gateway import Gateway
+from driftsched.sim.prefixcache import cache_stats, prefix_at, prefix_cells
 from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.records import CLASS_CODES, RecordBook
 from driftsched.sim.request import Admission
@@ -73,6 +74,10 @@ class Run:
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
+        # what each prompt shares with others: read only when the engine caches prefixes
+        self._all_prefixes = prefix_cells(f)
+        use = self.settings.enable_prefix_caching and self._all_prefixes is not None
+        self._prefixes = self._all_prefixes if use else None
         self.gateway = Gateway.from_config(config, self.output_tokens)
         self.env = simpy.Environment()
         engine_cls = ENGINES[config.engine_impl]
@@ -82,6 +87,9 @@ class Run:
         self.dispatcher = Dispatcher.from_config(
             config, self.gateway, [r.slot for r in self.replicas], self._send
         )
+        bind = getattr(self.dispatcher.router, "bind", None)
+        if bind is not None:  # a router that reads each request's prefix (prefix_affinity)
+            bind(self._chunk_ids)
         self.cost = cost_model or CostModel(profile, overheads=config.overheads)
         if hasattr(self.cost, "bind_clock"):  # a cost model that plays back a live clock
             self.cost.bind_clock(lambda: self.env.now)
@@ -114,6 +122,10 @@ class Run:
     def engine_steps(self) -> int:
         """Engine steps simulated (a fast-forwarded run counts each), all replicas."""
         return sum(r.steps for r in self.replicas)
+
+    def prefix_cache_stats(self) -> dict:
+        """Prefix-cache lookups and hits at admission, all replicas."""
+        return cache_stats([r.engine.pool for r in self.replicas])
 
     @property
     def engine_busy_s(self) -> float:
@@ -168,12 +180,22 @@ class Run:
                 elif not self._arrival_wake.triggered:
                     self._arrival_wake.succeed()
 
+    def _chunk_ids(self, index: int) -> tuple[int, ...]:
+        """Request ``index``'s prefix chunk ids (empty without a ``prefix`` column)."""
+        prefix = prefix_at(self._all_prefixes, index)
+        return prefix.chunk_ids if prefix else ()
+
     def _send(self, view, slot: ReplicaSlot, batch: int, now_s: float) -> None:
         """The dispatcher's ``send``: hand the request to the replica's engine, record it."""
         replica = self.replicas[slot.replica_id]
         i = view.index
         self._record_dispatch(i, now_s, slot.replica_id, batch)
-        replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
+        if self._prefixes is None:
+            replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
+        else:
+            replica.engine.add(
+                i, view.prompt_tokens, self._target_tokens[i], prefix_at(self._prefixes, i)
+            )
         if not replica.wake.triggered:
             replica.wake.succeed()
 

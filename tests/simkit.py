@@ -66,13 +66,15 @@ class Scenario(NamedTuple):
     config: dict
     step_s: float
     per_token_s: float
+    prefixes: tuple[str, ...] | None = None  # the trace's ``prefix`` column, if any
 
     def run(self, **overrides):
         """Simulate this case (config overrides on top of the drawn ones)."""
         from driftsched.sim.simulation import simulate
 
         p = profile(self.step_s, per_token_s=self.per_token_s, **self.engine)
-        return simulate(trace(self.rows), profile=p, **{**self.config, **overrides})
+        extra = {"prefix": list(self.prefixes)} if self.prefixes is not None else {}
+        return simulate(trace(self.rows, **extra), profile=p, **{**self.config, **overrides})
 
 
 @st.composite
@@ -91,6 +93,7 @@ def scenarios(
     steps_s=(0.001, 0.02, 0.2),
     tokens_per_step=(50,),
     clusters: bool = False,
+    prefix_caching: bool = False,
 ) -> Scenario:
     """Random traces (bursts and gaps, all tiers and categories, prompt + output within
     ``max_model_len``), tiny engines (KV pools small enough to preempt), every policy, both
@@ -130,5 +133,19 @@ def scenarios(
         config["overheads"] = draw(st.booleans())
         config["replicas"] = draw(st.sampled_from([1, 1, 2, 3]))
         config["router"] = draw(st.sampled_from(["round_robin", "least_outstanding", "least_kv"]))
+    prefixes = None
+    if prefix_caching:  # shared chunks from a tiny alphabet, so prompts share a lot
+        engine["enable_prefix_caching"] = True
+        chunk = draw(st.sampled_from([2, 4, 16]))
+        prefixes = tuple(
+            f"{chunk}:" + " ".join(map(str, draw(st.lists(st.integers(0, 1), max_size=12))))
+            for _ in rows
+        )
+        if clusters:
+            config["router"] = draw(
+                st.sampled_from(["prefix_affinity", "least_outstanding", "round_robin"])
+            )
     step_s = draw(st.sampled_from(steps_s))
-    return Scenario(rows, engine, config, step_s, step_s / draw(st.sampled_from(tokens_per_step)))
+    return Scenario(
+        rows, engine, config, step_s, step_s / draw(st.sampled_from(tokens_per_step)), prefixes
+    )

@@ -14,9 +14,9 @@ from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.profile import EngineSettings
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
-from tests.simkit import profile, scenarios
+from tests.simkit import Scenario, profile, scenarios
 
 TIMES = ["dispatch_s", "scheduled_s", "first_token_s", "finish_s", "done_s"]
 DERIVED = ["queue_wait_s", "ttft_s", "e2e_s", "tpot_s"]
@@ -56,6 +56,120 @@ def test_fast_forward_gives_the_reference_records(case):
     assert fast.meta["engine_steps"] == ref.meta["engine_steps"]
     assert fast.meta["engine_events"] <= ref.meta["engine_events"]
     assert ref.meta["engine_events"] == ref.meta["engine_steps"]  # the reference never jumps
+
+
+#: found by Hypothesis: two requests finishing in one step, admitted out of index order (the
+#: priority policy); with prefix caching their release order decides which cached block is
+#: evicted first, so the fast engine must finish them in running order as the reference does
+RELEASE_ORDER_CASE = Scenario(
+    rows=[
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 19, 13),
+        (0.0, "standard", "short_qa", 38, 28),
+        (0.0, "premium", "report", 147, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 199, 27),
+        (0.0, "standard", "short_qa", 89, 17),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 1, 1),
+        (0.0, "standard", "short_qa", 1, 1),
+        (0.0, "premium", "short_qa", 31, 87),
+        (0.0, "batch", "report", 2, 87),
+        (0.0, "standard", "short_qa", 22, 1),
+        (0.0, "premium", "report", 69, 79),
+        (0.0007, "premium", "report", 186, 30),
+    ],
+    engine={
+        "block_size": 4,
+        "max_model_len": 256,
+        "max_num_seqs": 16,
+        "max_num_batched_tokens": 512,
+        "num_gpu_blocks": 83,
+        "enable_prefix_caching": True,
+    },
+    config={
+        "policy": "priority",
+        "corrector": "none",
+        "mode": "microbatch",
+        "max_concurrency": 1,
+        "batch_size": 6,
+        "overheads": False,
+        "replicas": 1,
+        "router": "prefix_affinity",
+    },
+    step_s=0.0011,
+    per_token_s=2.9729729729729733e-05,
+    prefixes=(
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:0 1",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:",
+        "2:0 1",
+        "2:0 1",
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(RELEASE_ORDER_CASE)
+@given(
+    scenarios(
+        max_requests=50,
+        max_model_len=256,
+        max_prompt=200,
+        gaps_s=(0.0, 0.0007, 0.013, 0.21),
+        block_sizes=(4, 16),
+        max_num_seqs=16,
+        batched_tokens=(32, 64, 512),
+        max_blocks=100,
+        correctors=("none", "ewma"),
+        steps_s=(0.0011, 0.017),
+        tokens_per_step=(37, 300),
+        clusters=True,
+        prefix_caching=True,
+    )
+)
+def test_fast_forward_gives_the_reference_records_with_prefix_caching(case):
+    """Prefix caching (shared chunks, hits, evictions, preemptions) and the prefix-affinity
+    router: the fast engine with fast-forward equals the literal reference engine."""
+    fast = case.run()
+    ref = case.run(engine_impl="reference")
+    assert_same_records(fast.records, ref.records)
+    assert fast.meta["engine_steps"] == ref.meta["engine_steps"]
+    assert fast.meta["prefix_cache"] == ref.meta["prefix_cache"]
 
 
 def test_fast_forward_on_the_paper_workload_in_both_modes():

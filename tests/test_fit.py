@@ -58,29 +58,24 @@ def test_fit_recovers_known_coefficients():
     }
 
 
-def test_timing_outliers_do_not_pull_the_coefficients_up():
-    """5% of steps stalled 2-4x (OS jitter on a shared CPU): the refit sets them aside."""
+def test_stalls_are_set_aside_and_their_time_reported():
+    """2% of steps stalled 5-10x (a 2-ms step that waited 10-20 ms on the OS): the refit sets
+    them aside, recovers the clean coefficients, and the profile says how much time that was."""
+    from driftsched.calibrate.fit import _outlier_time_share
+
     frame = synthetic()
     rng = np.random.default_rng(7)
-    stalled = rng.random(len(frame)) < 0.05
-    frame.loc[stalled, "duration_s"] *= rng.uniform(2, 4, stalled.sum())
+    stalled = rng.random(len(frame)) < 0.02
+    frame.loc[stalled, "duration_s"] *= rng.uniform(5, 10, stalled.sum())
     report = fit(frame)
     total = sum(report.coefficients[k] * (1 if k == "const" else frame[k]) for k in TRUE)
     clean = sum(TRUE[k] * (1 if k == "const" else frame[k]) for k in TRUE)
-    robust_bias = abs(float(np.median(total / clean)) - 1)
-    assert robust_bias < 0.01
+    assert abs(float(np.mean(total / clean)) - 1) < 0.01
     flagged = report.train["outlier"].to_numpy()
     truth = stalled[report.train.index.to_numpy()]
-    assert flagged[truth].mean() > 0.9 and flagged[~truth].mean() < 0.02
-    # no worse than a plain least-squares fit of the same data
-    from driftsched.calibrate.fit import _nnls_relative
-    from driftsched.sim.costmodel import design_matrix as design
-
-    train = report.train
-    plain = _nnls_relative(design(train, list(TRUE) + ["decode_requests_small"]),
-                           train["duration_s"].to_numpy(), 7)  # fmt: skip
-    naive = design(frame, list(TRUE) + ["decode_requests_small"]) @ plain
-    assert robust_bias <= abs(float(np.median(naive / clean)) - 1)
+    assert flagged[truth].mean() > 0.9 and flagged[~truth].mean() < 0.005
+    share = _outlier_time_share(report.train)
+    assert 0.05 < share < 0.2  # 2% of steps at ~7.5x: ~13% of the time
 
 
 def test_held_out_split_is_by_episode_and_seeded():
@@ -94,6 +89,30 @@ def test_quality_metrics():
     q = quality(np.array([1.0, 2.0, 4.0]), np.array([1.1, 2.0, 3.0]))
     assert q["mape"] == pytest.approx((0.1 + 0 + 0.25) / 3)
     assert q["n"] == 3 and q["r2"] < 1
+    assert q["time_error"] == pytest.approx(6.1 / 7.0 - 1)
+
+
+def test_the_fit_predicts_the_mean_step_time_under_skewed_machine_noise():
+    """The simulator adds step times up, so each shape's prediction must be its *mean*
+    duration. A host whose speed flips between two levels (measured: the same decode step
+    1.7 ms or 4.5 ms): 30% of steps run 1.6x slow. Least squares relative to the measured
+    time (the old objective) predicts >3% too fast in total; the fit must not."""
+    from driftsched.calibrate.fit import _nnls_relative
+    from driftsched.sim.costmodel import design_matrix as design
+
+    frame = synthetic(noise=0.02)
+    rng = np.random.default_rng(11)
+    slow = rng.random(len(frame)) < 0.3
+    frame.loc[slow, "duration_s"] *= 1.6
+    report = fit(frame)
+    held = report.metrics()["test"]
+    assert abs(held["all"]["time_error"]) < 0.01
+    assert all(abs(held[r]["time_error"]) < 0.04 for r in ("prefill", "decode", "mixed"))
+    features = list(report.coefficients)
+    old = design(report.test, features) @ _nnls_relative(
+        design(report.train, features), report.train["duration_s"].to_numpy(), len(features)
+    )
+    assert old.sum() / report.test["duration_s"].sum() - 1 < -0.03
 
 
 def test_regimes():

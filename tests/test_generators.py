@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from driftsched.traces.drift import Drift
 from driftsched.traces.generators import generate
@@ -166,3 +167,29 @@ def test_bad_generator_names_and_params_are_one_line_errors():
         generate("driftsched-paper", colour="red")
     with pytest.raises(InputError, match="learning_weights must name exactly the categories"):
         generate("driftsched-paper", learning_weights={"short_qa": 1})
+
+
+def test_sessions_share_system_prompts_and_history_through_the_prefix_column():
+    from driftsched.traces.schema import parse_prefix
+
+    a = generate("sessions", requests=400, seed=3)
+    b = generate("sessions", requests=400, seed=3)
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    f = a.frame
+    assert len(f) == 400 and f["arrival_s"].is_monotonic_increasing
+    assert ((f["prompt_tokens"] + f["output_tokens"]) <= 2048).all()
+    parsed = [parse_prefix(p) for p in f["prefix"]]
+    assert all(p is not None and p[0] == 16 for p in parsed)
+    # each chunk id names the prompt's full chunks only
+    assert all(len(p[1]) == n // 16 for p, n in zip(parsed, f["prompt_tokens"], strict=True))
+    # a session's later turn starts with its earlier turn's chunks (history grows by appending)
+    grew = 0
+    for _, turns in f.groupby("x_session"):
+        ids = [parse_prefix(p)[1] for p in turns["prefix"]]
+        for before, after in zip(ids, ids[1:], strict=False):
+            assert after[: len(before)] == before
+            grew += 1
+    assert grew > 50
+    # sessions with the same system prompt share its chunks
+    firsts = pd.Series([p[1][0] for p in parsed if p[1]])
+    assert firsts.duplicated().sum() > 100

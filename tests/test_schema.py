@@ -101,6 +101,22 @@ def test_slo_columns_are_optional_but_positive():
     assert "row 3, column 'e2e_slo_s': expected > 0 or empty" in msg
 
 
+def test_prefix_column_is_optional_and_its_form_checked(tmp_path):
+    from driftsched.traces.schema import parse_prefix
+
+    ok = Trace.from_frame(make_frame(prefix=["512:0 1 2", "", None, "16:7", "16:"]))
+    assert [parse_prefix(p) for p in ok.frame["prefix"]] == [
+        (512, (0, 1, 2)), None, None, (16, (7,)), (16, ()),
+    ]  # fmt: skip
+    (msg,) = problems(make_frame(prefix=["512:0 1", "512:0,1", "x", "0:1", "16:1"]))
+    assert (
+        "row 2, column 'prefix': expected CHUNK_TOKENS:ID ID ... (e.g. '512:0 17 18'), "
+        "got '512:0,1' (3 rows like this)" in msg
+    )
+    path = ok.write(tmp_path / "p.csv")
+    assert read_trace(path).frame["prefix"].tolist()[0] == "512:0 1 2"
+
+
 def test_every_problem_is_reported_and_str_is_one_line():
     frame = make_frame(output_tokens=[0, 2, 3, 4, 5], request_id=["a", "a", "b", "c", "d"])
     with pytest.raises(TraceSchemaError) as info:

@@ -294,3 +294,31 @@ def test_repeat_live_measures_the_noise_floor(tmp_path):
     assert "noise_e2e_p50_rel_error" in report["summary"]
     assert "Noise floor" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "scenarios" / row["key"] / "live_repeat.parquet").exists()
+
+
+def test_the_report_says_when_the_engine_does_not_run_as_profiled(tmp_path):
+    """Threads, allocator, versions and device each move step time: a validation run on an
+    engine set up differently from the profiled one says which, and how, in both reports."""
+    from driftsched.validate.report import markdown
+
+    prof = load_profile(PROFILE)
+    clock = FakeClock()
+    engine = FakeLiveEngine(clock)
+    now = {
+        "device": prof.provenance.hardware,
+        "vllm_version": prof.provenance.engine_version,
+        "torch_version": prof.provenance.details["torch_version"],
+        "torch_threads": 2,  # the profile was measured with 1
+        "allocator": "glibc malloc",
+    }
+    engine.environment = lambda: now
+    report, _ = run_fake(tmp_path / "a", clock=clock, engine=engine, scenarios=1)
+    assert report["engine_environment"]["torch_threads"] == 2
+    assert report["environment_differs_from_profile"] == {"torch_threads": {"profile": 1, "now": 2}}
+    assert "torch_threads: profile 1, now 2" in markdown(report)
+    same = dict(now, torch_threads=prof.provenance.details["torch_threads"])
+    engine2 = FakeLiveEngine(clock)
+    engine2.environment = lambda: same
+    report, _ = run_fake(tmp_path / "b", clock=clock, engine=engine2, scenarios=1)
+    assert report["environment_differs_from_profile"] == {}
+    assert "Engine environment as profiled" in markdown(report)

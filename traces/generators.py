@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftsched.traces.paper import PaperConfig, generate_paper
+from driftsched.traces.sessions import SessionsConfig, generate_sessions
 from driftsched.traces.synthetic import SyntheticConfig, generate_synthetic
 from driftsched.traces.trace import Trace
 
@@ -41,6 +42,11 @@ GENERATORS: dict[str, Generator] = {
         generate_synthetic,
         "gamma renewal arrivals with burstiness cv, otherwise as poisson",
         (("arrival", "gamma"),),
+    ),
+    "sessions": Generator(
+        SessionsConfig,
+        generate_sessions,
+        "multi-turn chat over shared system prompts, with a prefix column (prefix caching)",
     ),
 }
 

@@ -124,7 +124,7 @@ def finish_import(raw: RawTrace, opts: ImportOptions, source: str, path) -> Trac
         max_tokens_for(output, cats, opts.max_tokens_rule),
     )
     for col in frame.columns:
-        if col.startswith("x_"):
+        if col.startswith("x_") or col == "prefix":
             table[col] = frame[col].to_numpy()
     return Trace.from_frame(
         table,

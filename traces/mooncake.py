@@ -1,8 +1,9 @@
 """Mooncake (FAST'25) JSONL reader: ``timestamp`` (ms from trace start), ``input_length``,
 ``output_length``, ``hash_ids`` (prefix-block hashes, 512-token blocks).
 
-Kept extras: ``x_hash_blocks`` (number of prefix blocks) and ``x_first_hash`` (the first block
-id, a cheap key for prefix sharing). Prefix caching itself is not modelled yet.
+``hash_ids`` become the ``prefix`` column (``512:ID ID ...``), which the simulator's prefix
+caching reads (``enable_prefix_caching``, docs/model.md). Kept extras: ``x_hash_blocks``
+(number of prefix blocks) and ``x_first_hash`` (the first block id, a cheap key for grouping).
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ from driftsched.traces.importers import RawTrace, require_columns
 from driftsched.traces.sources import read_jsonl, source_floats, source_ints
 
 COLUMNS = ["timestamp", "input_length", "output_length"]
+#: tokens per Mooncake hash block
+HASH_BLOCK_TOKENS = 512
+
+
+def prefix_column(ids_per_row, chunk_tokens: int) -> np.ndarray:
+    """The schema's ``prefix`` cells (``CHUNK:ID ID ...``) from per-row lists of chunk ids."""
+    head = f"{chunk_tokens}:"
+    return np.array(
+        [head + " ".join(map(str, ids)) if ids else "" for ids in ids_per_row], dtype=object
+    )
 
 
 def read_mooncake(path) -> RawTrace:
@@ -33,4 +44,5 @@ def read_mooncake(path) -> RawTrace:
         first[blocks > 0] = pc.list_flatten(pc.list_slice(hashes, 0, 1)).to_numpy()
         frame["x_hash_blocks"] = blocks
         frame["x_first_hash"] = first
+        frame["prefix"] = prefix_column(hashes.to_pylist(), HASH_BLOCK_TOKENS)
     return RawTrace(frame)

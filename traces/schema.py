@@ -16,6 +16,11 @@ max_tokens        int       >= output_tokens; the client's cap
 prompt            str       optional text
 ttft_slo_s        float     optional, > 0 where given (empty = no SLO)
 e2e_slo_s         float     optional, > 0 where given (empty = no SLO)
+prefix            str       optional: what the prompt shares with other prompts, for prefix
+                            caching — ``CHUNK:ID ID ...``: chunk ``i`` (tokens ``[i * CHUNK,
+                            (i + 1) * CHUNK)``) has id ``ID_i``; equal ids after equal ids mean
+                            equal tokens (Mooncake's ``hash_ids`` are ``512:...``); empty = the
+                            prompt shares nothing
 ================  ========  ==============================================================
 
 Extra columns are rejected unless their name starts with ``x_`` (importer-specific extras such
@@ -47,7 +52,14 @@ REQUIRED: dict[str, str] = {
     "output_tokens": INT,
     "max_tokens": INT,
 }
-OPTIONAL: dict[str, str] = {"prompt": STR, "ttft_slo_s": FLOAT, "e2e_slo_s": FLOAT}
+OPTIONAL: dict[str, str] = {
+    "prompt": STR,
+    "ttft_slo_s": FLOAT,
+    "e2e_slo_s": FLOAT,
+    "prefix": STR,
+}
+#: the ``prefix`` column's form (empty is allowed too)
+PREFIX_PATTERN = r"[1-9][0-9]*:([0-9]+( [0-9]+)*)?"
 COLUMNS: dict[str, str] = {**REQUIRED, **OPTIONAL}
 EXTRA_PREFIX = "x_"
 #: token counts must be below this (1e15: far above any context, exact in float64 and int64)
@@ -281,6 +293,8 @@ def _check_values(cols: dict, problems: list[Problem]) -> None:
             problems.append(Problem(f"expected > 0 or empty, got {v[row]}", row + 1, name))
     if (tier := cols.get("tier")) is not None:
         _check_tiers(tier, problems)
+    if (prefix := cols.get("prefix")) is not None:
+        _check_prefix(prefix, problems)
     if (ids := cols.get("request_id")) is not None:
         unique = len(pc.unique(pa.array(ids))) == len(ids)  # hash check, fast on millions
         dup = np.zeros(len(ids), bool) if unique else ids.duplicated(keep="first").to_numpy()
@@ -294,6 +308,30 @@ def _check_values(cols: dict, problems: list[Problem]) -> None:
                     "request_id",
                 )
             )
+
+
+def _check_prefix(prefix: pd.Series, problems: list[Problem]) -> None:
+    arr = pa.array(prefix.array, type=pa.string()) if len(prefix) else pa.array([], pa.string())
+    ok = pc.match_substring_regex(arr, f"^(?:{PREFIX_PATTERN})$")
+    ok = pc.or_(ok, pc.equal(pc.utf8_length(arr), 0))
+    bad = ~pc.fill_null(ok, True).to_numpy(zero_copy_only=False)
+    if (row := _first(bad)) is not None:
+        problems.append(
+            Problem(
+                f"expected CHUNK_TOKENS:ID ID ... (e.g. '512:0 17 18'), got "
+                f"{prefix.iloc[row]!r}{_count(bad)}",
+                row + 1,
+                "prefix",
+            )
+        )
+
+
+def parse_prefix(text) -> tuple[int, tuple[int, ...]] | None:
+    """``(chunk_tokens, chunk_ids)`` from a validated ``prefix`` cell; None when empty."""
+    if text is None or text is pd.NA or text != text or not text:
+        return None
+    chunk, _, ids = text.partition(":")
+    return int(chunk), tuple(int(i) for i in ids.split())
 
 
 def _check_tiers(tier: pd.Series, problems: list[Problem]) -> None:

@@ -35,6 +35,7 @@ from driftsched.calibrate.profiler import shape_row
 from driftsched.sim.config import SimConfig
 from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.gateway import Gateway
+from driftsched.sim.prefixcache import prefix_at, prefix_cells
 from driftsched.sim.records import RecordBook
 from driftsched.sim.request import Admission
 from driftsched.traces.schema import tier_rank
@@ -98,6 +99,9 @@ class LiveGateway:
         self.prompt = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.output = f["output_tokens"].to_numpy(dtype=np.int64)
         self.max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
+        self.caching = bool(config.engine.get("enable_prefix_caching"))
+        # what each prompt shares (token ids follow it: calibrate.vllm_engine.prompt_ids)
+        self.prefixes = prefix_cells(f) if self.caching else None
         self.cols = {
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
@@ -114,6 +118,12 @@ class LiveGateway:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> LiveResult:
+        if self.prefixes is not None or self.caching:
+            # start from an empty prefix cache, as the simulator does (an earlier scenario's
+            # blocks would otherwise be hits here and not there)
+            reset = getattr(self.engine, "reset_prefix_cache", None)
+            if reset is not None:
+                reset()
         self.t0 = self.clock()
         status, error = "complete", None
         try:
@@ -195,7 +205,11 @@ class LiveGateway:
         """The dispatcher's ``send``: submit the request to the engine, record it."""
         i = view.index
         self.book.dispatched(i, now_s, slot.replica_id, batch)
-        self.engine.add(self.ids[i], int(self.prompt[i]), int(self.output[i]))
+        if self.prefixes is None:
+            self.engine.add(self.ids[i], int(self.prompt[i]), int(self.output[i]))
+        else:
+            prefix = prefix_at(self.prefixes, i)
+            self.engine.add(self.ids[i], int(self.prompt[i]), int(self.output[i]), prefix)
 
     def _row(self, request_id: str) -> int:
         """Trace row of an engine request id (vLLM may append ``-<suffix>``)."""

@@ -41,6 +41,19 @@ def markdown(report: dict) -> str:
             + ". Diagnostic only; the simulator is not rescaled by it.",
             "",
         ]
+    differs = report.get("environment_differs_from_profile")
+    if differs:
+        lines += [
+            "**This engine does not run as the profiled one did** (each moves step time): "
+            + "; ".join(f"{k}: profile {v['profile']}, now {v['now']}" for k, v in differs.items())
+            + ".",
+            "",
+        ]
+    elif differs is not None:
+        lines += [
+            "Engine environment as profiled (device, vLLM and torch versions, threads, allocator).",
+            "",
+        ]
     s = report.get("summary")
     if s:
         lines += [

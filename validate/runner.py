@@ -67,6 +67,12 @@ class ValidateSettings(Config):
         "(measured / predicted time of its steps); raw, rescaled and replay errors are always "
         "reported",
     )
+    prefix_caching: bool = Field(
+        False,
+        description="run the live engine and the simulator with automatic prefix caching on "
+        "(the trace's prefix column says what prompts share; the cache is emptied before each "
+        "scenario)",
+    )
     warmup_steps: int = Field(
         1500,
         ge=0,
@@ -116,6 +122,24 @@ def start_engine(args: dict, plan: dict, warmup_steps: int = 1500, log_path=None
     return engine
 
 
+def environment_check(now: dict, profile: Profile) -> dict:
+    """This run's engine environment and how it differs from the one the profile was measured
+    in (device, versions, threads, allocator: each moves step time), for the report."""
+    from driftsched.calibrate.vllm_engine import COMPARED_ENVIRONMENT
+
+    then = {**profile.provenance.details, "device": profile.provenance.hardware}
+    then.setdefault("vllm_version", profile.provenance.engine_version)
+    differs = {
+        k: {"profile": then.get(k), "now": now.get(k)}
+        for k in COMPARED_ENVIRONMENT
+        if k in then and then.get(k) != now.get(k)
+    }
+    return {
+        "engine_environment": {k: now.get(k) for k in COMPARED_ENVIRONMENT},
+        "environment_differs_from_profile": differs,
+    }
+
+
 def speed_check(engine, args: dict, profile: Profile, steps: int = 300) -> float | None:
     """Run ``steps`` steps of the profiling plan and return measured/predicted step time.
 
@@ -155,7 +179,16 @@ def run(
         "status": "running",
     }
     args, plan = engine_args(profile, out) if engine_factory is None else ({}, {})
+    if args:
+        args["enable_prefix_caching"] = settings.prefix_caching
     own = engine is None
+    if not own and settings.prefix_caching != bool(
+        getattr(engine, "engine_args", {}).get("enable_prefix_caching", settings.prefix_caching)
+    ):
+        raise InputError(
+            f"prefix_caching is {settings.prefix_caching} but the engine given runs with "
+            f"enable_prefix_caching={not settings.prefix_caching}"
+        )
     try:
         if own and engine_factory is None:
             engine = start_engine(args, plan, settings.warmup_steps, out / "engine.log")
@@ -171,6 +204,8 @@ def run(
             f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
         ) from None
     blocks = getattr(engine, "num_gpu_blocks", None)
+    if hasattr(engine, "environment"):
+        report.update(environment_check(engine.environment(), profile))
     if engine_factory is None:
         report["speed_ratio_before"] = speed_check(engine, args, profile)
     telemetry = _gpu_telemetry(out) if engine_factory is None else None
@@ -245,7 +280,10 @@ def _one(
         batch_size=g.batch_size,
         batch_wait_s=g.batch_wait_s,
         profile=settings.profile,
-        engine={"num_gpu_blocks": blocks} if blocks else {},
+        engine={
+            **({"num_gpu_blocks": blocks} if blocks else {}),
+            **({"enable_prefix_caching": True} if settings.prefix_caching else {}),
+        },
     )
     kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
     live = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()
@@ -270,6 +308,11 @@ def _one(
         write_parquet(again.records, folder / "live_repeat.parquet")
         noise = fidelity.scenario_fidelity(live.records, again.records)
         row.update({f"noise_{k}": noise[k] for k in noise if k.endswith("_rel_error")})
+    if "prefix_cache" in sim.meta:  # what caching saved: live prefill work against the prompts
+        row["sim_prefix_cache_hit_rate"] = round(sim.meta["prefix_cache"]["hit_rate"], 4)
+        if live.steps is not None:
+            row["live_prefill_tokens"] = int(live.steps["prefill_tokens"].sum())
+        row["prompt_tokens"] = int(trace.frame["prompt_tokens"].sum())
     row["unfinished_request_ids"] = (
         live.records.loc[~live.records["finished"], "request_id"].astype(str).tolist()
     )

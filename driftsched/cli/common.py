@@ -191,6 +191,23 @@ def oracle_note(correctors) -> None:
         console.print(f"[bold]{ORACLE_NOTE}[/]")
 
 
+def noise_floor_line(floor: dict, mape: float) -> str:
+    """One sentence: the held-out MAPE against this machine's noise floor."""
+    out = "noise floor of this machine: "
+    rep = floor.get("repeat_floor_mape")
+    if rep is not None and rep == rep:
+        out += (
+            f"a perfect cost model would score {rep:.1%} held-out MAPE here (each step "
+            f"predicted by its own repeats' mean, {floor['repeat_floor_steps']} steps); this "
+            f"fit's {mape:.1%} is {(mape - rep) * 100:+.1f} points from it; "
+        )
+    return out + (
+        f"identical steps differ by {floor['identical_step_mape']:.1%} (mean abs., "
+        f"{floor['steps']} steps); the same plan point's median moves "
+        f"{floor['episode_drift']:.1%} between its repeats"
+    )
+
+
 def print_profile(prof) -> None:
     """A profile's provenance, coefficients, engine settings, fit quality and overheads."""
     import pandas as pd
@@ -217,22 +234,20 @@ def print_profile(prof) -> None:
     )
     if prof.fit_quality:
         rows = [
-            (r, q["n"], q["r2"], q["mape"], q["p90_ape"])
+            (r, q["n"], q["r2"], q["mape"], q["p90_ape"], q.get("time_error", float("nan")))
             for r, q in prof.fit_quality["held_out"].items()
         ]
+        columns = ["held-out", "steps", "r2", "mape", "p90_ape", "time_error"]
+        console.print(table(pd.DataFrame(rows, columns=columns), "fit quality"))
         console.print(
-            table(
-                pd.DataFrame(rows, columns=["held-out", "steps", "r2", "mape", "p90_ape"]),
-                "fit quality",
-            )
+            "time_error: sum predicted / sum measured - 1 (< 0: a simulator on this profile "
+            "runs these steps faster than the engine did)",
+            soft_wrap=True,
         )
         floor = prof.fit_quality.get("noise_floor")
         if floor:
             console.print(
-                f"noise floor of this machine: identical steps differ by "
-                f"{floor['identical_step_mape']:.1%} (mean abs., {floor['steps']} steps); the same "
-                f"plan point's median moves {floor['episode_drift']:.1%} between its repeats",
-                soft_wrap=True,
+                noise_floor_line(floor, prof.fit_quality["held_out"]["all"]["mape"]), soft_wrap=True
             )
     if prof.overheads_s:
         console.print(

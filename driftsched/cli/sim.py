@@ -61,6 +61,8 @@ def sim_run(
     )
     console.print(table(result.summary("tier")[["tier", *SUMMARY_COLUMNS]], "by tier"))
     console.print(result.accounting_line(), soft_wrap=True)
+    if (line := result.prefix_cache_line()) is not None:
+        console.print(line, soft_wrap=True)
     with run_folder(output):
         result.write(output, plots_too=not no_plots)
     figures = "" if no_plots else ", plots"

@@ -47,6 +47,13 @@ def val_run(
             help="gate on the sim rescaled by each run's measured speed (always reported)"
         ),
     ] = False,
+    prefix_caching: Annotated[
+        bool,
+        typer.Option(
+            help="vLLM's automatic prefix caching on, live and simulated (the trace's prefix "
+            "column says what prompts share)"
+        ),
+    ] = False,
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
@@ -77,6 +84,7 @@ def val_run(
             "timeout_s": timeout_s,
             "repeat_live": repeat_live,
             "rescale": rescale,
+            "prefix_caching": prefix_caching,
         },
         "validate settings",
     )
