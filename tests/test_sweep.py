@@ -133,3 +133,17 @@ def test_ray_and_local_pool_give_identical_tables(tmp_path):
     local = run_sweep(s, tmp_path / "local", workers=2)
     on_ray = run_sweep(s, tmp_path / "ray", ray_address="local")
     pd.testing.assert_frame_equal(local.runs, on_ray.runs)
+
+
+def test_sweeps_report_the_prefix_cache_hit_rate_when_caching_is_on(tmp_path):
+    sessions = {"generator": "sessions", "requests": 300, "params": {}}
+    on = spec(
+        workload=sessions,
+        policies=["fifo"],
+        seeds=[0],
+        sim={"engine": {"enable_prefix_caching": True}},
+    )
+    runs = run_sweep(on, tmp_path / "on", workers=1).runs
+    assert (runs["prefix_cache_hit_rate"] > 0.3).all()
+    off = run_sweep(spec(workload=sessions, policies=["fifo"], seeds=[0]), tmp_path / "off").runs
+    assert "prefix_cache_hit_rate" not in off.columns

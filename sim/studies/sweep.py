@@ -139,6 +139,8 @@ def run_point(spec_json: str, point: dict) -> dict:
     acc = result.accounting()
     row.update(result.cost_model_columns())
     row.update({k: acc[k] for k in ("trace_requests", "unfinished", "dropped")})
+    if "prefix_cache" in result.meta:  # only with prefix caching on
+        row["prefix_cache_hit_rate"] = result.meta["prefix_cache"]["hit_rate"]
     done = rec[rec["finished"]]
     for slo, target in (("e2e", spec.slo_e2e_s), ("ttft", spec.slo_ttft_s)):
         if target is not None:
