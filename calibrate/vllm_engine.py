@@ -92,29 +92,42 @@ FIRST_ID, ID_SPAN = 3, 8000
 
 
 def prompt_ids(request_id: str, prompt_tokens: int, prefix=None) -> list[int]:
-    """Token ids for a prompt: chunk ``i`` of ``prefix`` (tokens ``[i * c, (i + 1) * c)``)
-    is a pure function of its id and position, so equal chunk ids at equal positions are
-    equal tokens (vLLM's block hashes then chain exactly as the simulator's keys); every other
-    token is pseudo-random per request (seeded by the request id), so nothing else is shared."""
+    """Token ids for a prompt: inside ``prefix``'s chunks (chunk ``i``: tokens ``[i * c,
+    (i + 1) * c)``) a token is a pure function of its chunk's id, the chunk's index and its
+    offset, so equal chunk ids at equal positions are equal tokens (vLLM's block hashes then
+    chain exactly as the simulator's keys); every other token is a function of the request id
+    and the position, so nothing else is shared. One vectorised hash over all positions (about
+    20 us for 2,000 tokens): the live loop calls this between engine steps, where time spent
+    would widen the step boundaries that schedule replay compares."""
     import zlib
 
     import numpy as np
 
-    out = np.random.default_rng(zlib.crc32(request_id.encode())).integers(
-        FIRST_ID, FIRST_ID + ID_SPAN, prompt_tokens
-    )
-    if prefix is not None:
+    pos = np.arange(prompt_tokens, dtype=np.uint64)
+    seed = np.uint64(zlib.crc32(request_id.encode()) | (1 << 32))  # never a chunk id's lane
+    lane = np.full(prompt_tokens, seed, dtype=np.uint64)
+    key = pos.copy()
+    if prefix is not None and prefix.chunk_ids:
         c = prefix.chunk_tokens
-        for i, cid in enumerate(prefix.chunk_ids):
-            start = i * c
-            if start >= prompt_tokens:
-                break
-            end = min(start + c, prompt_tokens)
-            chunk = np.random.default_rng([cid & 0xFFFFFFFF, cid >> 32, i]).integers(
-                FIRST_ID, FIRST_ID + ID_SPAN, c
-            )
-            out[start:end] = chunk[: end - start]
-    return out.tolist()
+        shared = min(prompt_tokens, len(prefix.chunk_ids) * c)
+        ids = np.asarray(prefix.chunk_ids, dtype=np.int64).astype(np.uint64)
+        lane[:shared] = ids[pos[:shared] // np.uint64(c)] << np.uint64(1)  # even: never a seed
+        key[:shared] = pos[:shared]  # chunk index and offset together are the position
+    return (FIRST_ID + _mix(lane, key) % np.uint64(ID_SPAN)).astype(np.int64).tolist()
+
+
+def _mix(a, b):
+    """A 64-bit integer hash of two uint64 arrays (splitmix64 finaliser over a combination)."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        x = a * np.uint64(0x9E3779B97F4A7C15) + b * np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
 
 
 def process_settings() -> dict:

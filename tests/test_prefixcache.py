@@ -75,3 +75,19 @@ def test_touching_a_free_hit_block_takes_it_off_the_free_queue():
     assert pool.free == free - 2
     pool.release(b)
     assert pool.free == free
+
+
+def test_live_prompt_ids_are_shared_exactly_where_the_prefix_says():
+    """The live engine's token ids (calibrate.vllm_engine.prompt_ids): equal inside shared
+    chunks, the request's own elsewhere, deterministic, inside the tiny model's vocabulary."""
+    from driftsched.calibrate.vllm_engine import FIRST_ID, ID_SPAN, prompt_ids
+
+    p = Prefix(16, tuple(range(50)))
+    a, b = prompt_ids("q1", 900, p), prompt_ids("q2", 850, p)
+    assert a[:800] == b[:800] and a == prompt_ids("q1", 900, p)
+    assert sum(x == y for x, y in zip(a[800:850], b[800:850], strict=True)) < 5
+    other = prompt_ids("q1", 900, Prefix(16, (99, *range(1, 50))))
+    assert other[:16] != a[:16]
+    own = prompt_ids("q1", 300), prompt_ids("q2", 300)
+    assert sum(x == y for x, y in zip(*own, strict=True)) < 5
+    assert min(a) >= FIRST_ID and max(a) < FIRST_ID + ID_SPAN and len(a) == 900
