@@ -268,7 +268,8 @@ class EngineBase:
             budget -= new
 
     def _schedule_waiting_cached(self, budget: int, plan: StepPlan) -> None:
-        """:meth:`_schedule_waiting` with prefix caching (see the module docstring)."""
+        """:meth:`_schedule_waiting` with prefix caching (see the module docstring). A loop of
+        its own, bound in ``__init__``, so the loop without caching pays nothing for it."""
         s, pool, size = self.settings, self.pool, self.block_size
         max_seqs, chunked = s.max_num_seqs, s.enable_chunked_prefill
         full, max_len = s.reserve_full_prompt, s.max_model_len

@@ -72,7 +72,6 @@ class PrefixAffinity:
         self.capacity, self.imbalance = capacity_chunks, imbalance
         self._seen: dict[int, OrderedDict[int, None]] = {}
         self._prefix_of: Callable[[int], tuple[int, ...]] = lambda index: ()
-        self.routed_by_prefix = 0  # requests placed by their prefix (not by load)
 
     def bind(self, prefix_of: Callable[[int], tuple[int, ...]]) -> None:
         self._prefix_of = prefix_of
@@ -99,7 +98,6 @@ class PrefixAffinity:
                     best, best_score = r, score
         if best_score and best.in_engine - least.in_engine > self.imbalance:
             best, best_score = least, 0
-        self.routed_by_prefix += best_score > 0
         if chain:
             seen = self._seen.setdefault(best.replica_id, OrderedDict())
             for key in chain:

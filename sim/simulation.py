@@ -74,10 +74,10 @@ class Run:
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
-        # what each prompt shares with others: read only when the engine caches prefixes
-        self._all_prefixes = prefix_cells(f)
-        use = self.settings.enable_prefix_caching and self._all_prefixes is not None
-        self._prefixes = self._all_prefixes if use else None
+        # what each prompt shares with others (the engine reads it only when it caches)
+        self._prefixes = prefix_cells(f)
+        self._engine_prefixes = self.settings.enable_prefix_caching and self._prefixes is not None
+        self._parsed = (-1, None)  # the last request's parsed prefix: router, then engine
         self.gateway = Gateway.from_config(config, self.output_tokens)
         self.env = simpy.Environment()
         engine_cls = ENGINES[config.engine_impl]
@@ -180,9 +180,16 @@ class Run:
                 elif not self._arrival_wake.triggered:
                     self._arrival_wake.succeed()
 
+    def _prefix(self, index: int):
+        """Request ``index``'s :class:`~driftsched.sim.prefixcache.Prefix` (None: it shares
+        nothing), parsed once though the router and the engine both ask for it."""
+        if self._parsed[0] != index:
+            self._parsed = (index, prefix_at(self._prefixes, index))
+        return self._parsed[1]
+
     def _chunk_ids(self, index: int) -> tuple[int, ...]:
         """Request ``index``'s prefix chunk ids (empty without a ``prefix`` column)."""
-        prefix = prefix_at(self._all_prefixes, index)
+        prefix = self._prefix(index)
         return prefix.chunk_ids if prefix else ()
 
     def _send(self, view, slot: ReplicaSlot, batch: int, now_s: float) -> None:
@@ -190,12 +197,10 @@ class Run:
         replica = self.replicas[slot.replica_id]
         i = view.index
         self._record_dispatch(i, now_s, slot.replica_id, batch)
-        if self._prefixes is None:
-            replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
+        if self._engine_prefixes:
+            replica.engine.add(i, view.prompt_tokens, self._target_tokens[i], self._prefix(i))
         else:
-            replica.engine.add(
-                i, view.prompt_tokens, self._target_tokens[i], prefix_at(self._prefixes, i)
-            )
+            replica.engine.add(i, view.prompt_tokens, self._target_tokens[i])
         if not replica.wake.triggered:
             replica.wake.succeed()
 

@@ -12,19 +12,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 from driftsched.traces.importers import RawTrace, require_columns
+from driftsched.traces.schema import format_prefix
 from driftsched.traces.sources import read_jsonl, source_floats, source_ints
 
 COLUMNS = ["timestamp", "input_length", "output_length"]
 #: tokens per Mooncake hash block
 HASH_BLOCK_TOKENS = 512
-
-
-def prefix_column(ids_per_row, chunk_tokens: int) -> np.ndarray:
-    """The schema's ``prefix`` cells (``CHUNK:ID ID ...``) from per-row lists of chunk ids."""
-    head = f"{chunk_tokens}:"
-    return np.array(
-        [head + " ".join(map(str, ids)) if ids else "" for ids in ids_per_row], dtype=object
-    )
 
 
 def read_mooncake(path) -> RawTrace:
@@ -44,5 +37,7 @@ def read_mooncake(path) -> RawTrace:
         first[blocks > 0] = pc.list_flatten(pc.list_slice(hashes, 0, 1)).to_numpy()
         frame["x_hash_blocks"] = blocks
         frame["x_first_hash"] = first
-        frame["prefix"] = prefix_column(hashes.to_pylist(), HASH_BLOCK_TOKENS)
+        frame["prefix"] = np.array(
+            [format_prefix(HASH_BLOCK_TOKENS, ids) for ids in hashes.to_pylist()], dtype=object
+        )
     return RawTrace(frame)

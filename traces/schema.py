@@ -326,6 +326,12 @@ def _check_prefix(prefix: pd.Series, problems: list[Problem]) -> None:
         )
 
 
+def format_prefix(chunk_tokens: int, chunk_ids) -> str:
+    """A ``prefix`` cell from a chunk size and the prompt's chunk ids ("" when there are none);
+    :func:`parse_prefix` reads it back."""
+    return f"{chunk_tokens}:" + " ".join(map(str, chunk_ids)) if chunk_ids else ""
+
+
 def parse_prefix(text) -> tuple[int, tuple[int, ...]] | None:
     """``(chunk_tokens, chunk_ids)`` from a validated ``prefix`` cell; None when empty."""
     if text is None or text is pd.NA or text != text or not text:

@@ -23,9 +23,10 @@ import pandas as pd
 from driftsched.traces.arrivals import poisson_gaps
 from driftsched.traces.assign import MaxTokensRule, categories_from_output, max_tokens_for
 from driftsched.traces.lengths import finalise, parse_length_spec
-from driftsched.traces.synthetic import _categorical, parse_tenants
+from driftsched.traces.schema import format_prefix
+from driftsched.traces.synthetic import TenantSpec, _categorical, parse_tenants
 from driftsched.traces.trace import Trace, request_frame
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from driftsched.ground.config import Config
 from driftsched.ground.rng import streams
@@ -40,7 +41,7 @@ class SessionsConfig(Config):
     requests: int = Field(2000, ge=1, description="turns in all (the trace's rows)")
     seed: int = Field(0, ge=0)
     rate_per_s: float = Field(5.0, gt=0, description="mean request (turn) rate, requests/s")
-    tenants: str = "tenant-premium=premium:1,tenant-standard=standard:1,tenant-batch=batch:1"
+    tenants: TenantSpec = "tenant-premium=premium:1,tenant-standard=standard:1,tenant-batch=batch:1"
     system_prompts: int = Field(8, ge=1, description="distinct system prompts")
     zipf: float = Field(1.0, ge=0, description="popularity skew of the system prompts")
     system_len: str = "lognormal:median=400,sigma=0.4"
@@ -57,12 +58,6 @@ class SessionsConfig(Config):
     )
     category_noise: float = Field(0.1, ge=0, le=1)
     max_tokens_rule: MaxTokensRule = "pow2"
-
-    @field_validator("tenants")
-    @classmethod
-    def _tenants_ok(cls, v: str) -> str:
-        parse_tenants(v)
-        return v
 
 
 def generate_sessions(config: SessionsConfig) -> Trace:
@@ -117,9 +112,8 @@ def generate_sessions(config: SessionsConfig) -> Trace:
         output,
         max_tokens_for(output, cats, config.max_tokens_rule),
     )
-    head = f"{config.chunk_tokens}:"
     frame["prefix"] = pd.array(
-        [head + " ".join(map(str, r[5])) if r[5] else "" for r in rows], dtype="string"
+        [format_prefix(config.chunk_tokens, r[5]) for r in rows], dtype="string"
     )
     frame["x_session"] = np.array([r[1] for r in rows], dtype=np.int64)
     return Trace.from_frame(

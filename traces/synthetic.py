@@ -8,7 +8,7 @@ importers (:mod:`~driftsched.traces.assign`).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from driftsched.traces.drift import Drift, combined_multiplier
 from driftsched.traces.lengths import finalise, parse_length_spec
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace, request_frame
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from driftsched.ground.config import Config
 from driftsched.ground.rng import streams
@@ -51,6 +51,15 @@ def parse_tenants(text: str) -> list[tuple[str, str, float]]:
     return out
 
 
+def _tenants_ok(text: str) -> str:
+    parse_tenants(text)
+    return text
+
+
+#: a ``NAME=TIER:WEIGHT,...`` tenant list, checked when a config is built
+TenantSpec = Annotated[str, AfterValidator(_tenants_ok)]
+
+
 class SyntheticConfig(Config):
     """A renewal-process workload. ``cv`` applies to ``gamma`` only (``poisson`` has cv 1)."""
 
@@ -59,7 +68,7 @@ class SyntheticConfig(Config):
     seed: int = Field(0, ge=0)
     rate_per_s: float = Field(5.0, gt=0, description="mean arrival rate, requests/s")
     cv: float = Field(1.0, gt=0, description="inter-arrival coefficient of variation (gamma)")
-    tenants: str = "tenant-premium=premium:1,tenant-standard=standard:1,tenant-batch=batch:1"
+    tenants: TenantSpec = "tenant-premium=premium:1,tenant-standard=standard:1,tenant-batch=batch:1"
     prompt_len: str = "lognormal:median=512,sigma=0.9"
     output_len: str = "lognormal:median=128,sigma=0.9"
     output_cap: int = Field(4096, ge=1, description="true outputs are clipped to this")
@@ -74,12 +83,6 @@ class SyntheticConfig(Config):
     category_noise: float = Field(0.1, ge=0, le=1)
     max_tokens_rule: MaxTokensRule = "pow2"
     drifts: tuple[str, ...] = ()
-
-    @field_validator("tenants")
-    @classmethod
-    def _tenants_ok(cls, v: str) -> str:
-        parse_tenants(v)
-        return v
 
 
 def generate_synthetic(config: SyntheticConfig) -> Trace:

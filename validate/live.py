@@ -118,7 +118,7 @@ class LiveGateway:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> LiveResult:
-        if self.prefixes is not None or self.caching:
+        if self.caching:
             # start from an empty prefix cache, as the simulator does (an earlier scenario's
             # blocks would otherwise be hits here and not there)
             reset = getattr(self.engine, "reset_prefix_cache", None)
