@@ -13,7 +13,7 @@ import time
 
 from driftsched.sim.config import SimConfig
 from driftsched.sim.correctors import CORRECTORS
-from driftsched.sim.policies import POLICIES
+from driftsched.sim.policies import STUDY_POLICIES
 from driftsched.sim.studies.compare import compare
 from driftsched.traces.generators import generate
 
@@ -25,7 +25,7 @@ def main() -> None:
         f"{cores} core(s) available to this process"
     )
     trace = generate("driftsched-paper", requests=3000, seed=0)
-    policies, correctors = list(POLICIES), ["none", "ewma"]
+    policies, correctors = list(STUDY_POLICIES), ["none", "ewma"]  # the study's five
     assert set(correctors) <= set(CORRECTORS)
     for mode in ("microbatch", "continuous"):
         start = time.perf_counter()

@@ -166,6 +166,18 @@ class StepRecord:
     preempted_ids: tuple[str, ...] = ()  # the requests this step preempted (base ids)
 
 
+class KvPool:
+    """vLLM's block pool as the dispatcher's ``pool`` protocol: ``used`` and ``capacity``
+    blocks (vLLM's reserved null block not counted as capacity)."""
+
+    def __init__(self, block_pool, num_blocks: int):
+        self._pool, self.capacity = block_pool, max(1, num_blocks - 1)
+
+    @property
+    def used(self) -> int:
+        return self.capacity - int(self._pool.get_num_free_blocks())
+
+
 @dataclass
 class InstrumentedEngine:
     """An in-process vLLM engine whose every step is timed and decomposed."""
@@ -194,6 +206,7 @@ class InstrumentedEngine:
         self.num_gpu_blocks = int(
             _internal(scheduler, "kv_cache_manager.block_pool.num_gpu_blocks", self.version)
         )
+        self._scheduler = scheduler
         self._pending = None
         self.last_steps: list[StepRecord] = []
         schedule, step_fn = scheduler.schedule, _internal(self.core, "step_fn", self.version)
@@ -262,6 +275,22 @@ class InstrumentedEngine:
 
     def has_work(self) -> bool:
         return self.engine.has_unfinished_requests()
+
+    # what a policy's GatewayState reads of this replica (sim.gatewaystate.ReplicaView)
+    @property
+    def running(self):
+        """The vLLM scheduler's running requests (sized)."""
+        return self._scheduler.running
+
+    @property
+    def waiting(self):
+        """The vLLM scheduler's waiting queue (sized)."""
+        return self._scheduler.waiting
+
+    @property
+    def pool(self) -> KvPool:
+        """The KV block pool's ``used`` and ``capacity`` blocks."""
+        return KvPool(self._scheduler.kv_cache_manager.block_pool, self.num_gpu_blocks)
 
     def reset_prefix_cache(self) -> bool:
         """Forget every cached block (vLLM's ``reset_prefix_cache``; needs an idle engine)."""

@@ -9,7 +9,7 @@ from driftsched.sim.jobclass import JobClassConfig
 from driftsched.sim.policies import POLICIES
 from driftsched.sim.profile import DEFAULT_PROFILE
 from driftsched.sim.router import ROUTERS
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from driftsched.ground.config import Config
 
@@ -19,13 +19,18 @@ MODES = ("continuous", "microbatch")
 class SimConfig(Config):
     """One simulation run: gateway policy + corrector + dispatch mode + engine profile.
 
-    Policy, corrector and router names are checked here, when the config is built (an unknown
-    name raises :class:`~driftsched.ground.errors.UnknownNameError` listing the valid ones),
-    so no run starts — and no trace is built — with a name that cannot be resolved."""
+    Policy, corrector and router specs (a registered name, an installed plugin's name,
+    ``package.module:Class`` or ``path/to/file.py:Class``) are checked here, when the config is
+    built — imported, and stored in their canonical form, which any worker process resolves
+    again — so no run starts, and no trace is built, with a spec that cannot be resolved (an
+    unknown name raises :class:`~driftsched.ground.errors.UnknownNameError` listing the valid
+    ones). Built with the validation context ``{"objects": {"policy", ...}}``, a field holds
+    the label of a Python object handed to :func:`~driftsched.sim.simulation.simulate`
+    instead, and is not resolved."""
 
     policy: str = Field("fifo", description="gateway policy (see driftsched sim list)")
     policy_params: dict[str, Any] = Field(default_factory=dict)
-    corrector: str = Field("none", description="drift corrector: none | ewma | oracle")
+    corrector: str = Field("none", description="drift corrector (see driftsched sim list)")
     corrector_params: dict[str, Any] = Field(default_factory=dict)
     mode: Literal["continuous", "microbatch"] = "continuous"
     max_concurrency: int = Field(
@@ -34,7 +39,8 @@ class SimConfig(Config):
     replicas: int = Field(1, ge=1, description="engine replicas behind the one gateway queue")
     router: str = Field(
         "round_robin",
-        description="continuous mode, replicas > 1: round_robin | least_outstanding | least_kv",
+        description="continuous mode, replicas > 1: which replica gets the next request "
+        "(see driftsched sim list)",
     )
     batch_size: int = Field(32, ge=1, description="microbatch: requests per batch (B)")
     batch_wait_s: float = Field(0.010, ge=0, description="microbatch: max wait to fill a batch")
@@ -64,15 +70,19 @@ class SimConfig(Config):
 
     @field_validator("policy")
     @classmethod
-    def _policy(cls, name: str) -> str:
-        return POLICIES.check(name)
+    def _policy(cls, spec: str, info: ValidationInfo) -> str:
+        return spec if _is_object(info, "policy") else POLICIES.check(spec)
 
     @field_validator("corrector")
     @classmethod
-    def _corrector(cls, name: str) -> str:
-        return CORRECTORS.check(name)
+    def _corrector(cls, spec: str, info: ValidationInfo) -> str:
+        return spec if _is_object(info, "corrector") else CORRECTORS.check(spec)
 
     @field_validator("router")
     @classmethod
-    def _router(cls, name: str) -> str:
-        return ROUTERS.check(name)
+    def _router(cls, spec: str, info: ValidationInfo) -> str:
+        return spec if _is_object(info, "router") else ROUTERS.check(spec)
+
+
+def _is_object(info: ValidationInfo, field: str) -> bool:
+    return bool(info.context) and field in info.context.get("objects", ())

@@ -35,12 +35,13 @@ WAIT_BATCH = "batch"
 class ReplicaSlot:
     """The dispatcher's state for one replica, and what a router may read of it."""
 
-    __slots__ = ("replica_id", "in_engine", "pool", "batch", "batch_left", "deadline_s")
+    __slots__ = ("replica_id", "in_engine", "pool", "engine", "batch", "batch_left", "deadline_s")
 
-    def __init__(self, replica_id: int, pool=None):
+    def __init__(self, replica_id: int, pool=None, engine=None):
         self.replica_id = replica_id
         self.in_engine = 0  # dispatched to this replica and not finished
         self.pool = pool  # the engine's KV block pool (``used``, ``capacity``), if known
+        self.engine = engine  # the engine, if known: ``running`` and ``waiting`` are sized
         self.batch: list[RequestView] = []  # microbatch: forming, or in the engine
         self.batch_left = 0  # microbatch: requests of the dispatched batch not finished
         self.deadline_s = 0.0  # microbatch: when the forming batch goes, full or not
@@ -75,10 +76,14 @@ class Dispatcher:
         self._by_request = getattr(router, "routes_by_request", False)
         self._only = slots[0] if len(slots) == 1 else None
         self.batches = 0  # micro-batches dispatched so far (the next one's id)
+        gateway.attach(slots)
 
     @classmethod
-    def from_config(cls, config, gateway: Gateway, slots: list[ReplicaSlot], send) -> Dispatcher:
-        """The dispatcher a :class:`~driftsched.sim.config.SimConfig` describes."""
+    def from_config(
+        cls, config, gateway: Gateway, slots: list[ReplicaSlot], send, router=None
+    ) -> Dispatcher:
+        """The dispatcher a :class:`~driftsched.sim.config.SimConfig` describes (``router``:
+        a router object replacing the config's spec)."""
         from driftsched.sim.router import make_router
 
         return cls(
@@ -89,7 +94,7 @@ class Dispatcher:
             max_concurrency=config.max_concurrency,
             batch_size=config.batch_size,
             batch_wait_s=config.batch_wait_s,
-            router=make_router(config.router),
+            router=make_router(router if router is not None else config.router),
         )
 
     # -- continuous ----------------------------------------------------------------------------
@@ -119,6 +124,8 @@ class Dispatcher:
             if not room:
                 return
             view = gateway.next(now_s)
+            if view is None:  # the policy holds
+                return
             slot = (
                 self.router(room, len(slots), view)
                 if self._by_request
@@ -137,13 +144,15 @@ class Dispatcher:
             return WAIT_BATCH
         gateway, batch = self.gateway, slot.batch
         if not batch:
-            if not len(gateway):
+            view = gateway.next(now_s) if len(gateway) else None
+            if view is None:  # nothing queued, or the policy holds: ask again on an arrival
                 return WAIT_ARRIVAL
-            batch.append(gateway.next(now_s))
+            batch.append(view)
             slot.deadline_s = now_s + self.batch_wait_s
         while len(batch) < self.batch_size:
-            if len(gateway):
-                batch.append(gateway.next(now_s))
+            view = gateway.next(now_s) if len(gateway) else None
+            if view is not None:
+                batch.append(view)
                 continue
             if now_s >= slot.deadline_s:
                 break

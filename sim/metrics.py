@@ -3,7 +3,9 @@
 Column names follow ``<metric>_<stat>_<unit>``: ``e2e_p50_s``, ``ttft_p99_s``,
 ``queue_wait_max_s`` (the worst wait), ``output_tokens_per_s``, ``est_mae_tokens``,
 ``class_agreement``, ``jain_fairness`` ... Latency statistics are over *finished* requests;
-``unfinished`` counts the rest (a run stopped at a horizon).
+``rejected`` counts requests the policy turned away at admission (``rejected_rate`` is their
+share of the group's requests), ``unfinished`` the rest (a run stopped at a horizon). SLO
+attainment counts a rejected request as a miss.
 
 Definitions: ``queue_wait = dispatch - arrival`` (time in the gateway queue), ``ttft =
 first_token - arrival``, ``e2e = done - arrival`` (``done`` is when the client gets the whole
@@ -40,10 +42,13 @@ def jain(x: np.ndarray) -> float:
 def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
     """Metrics of one group of records (all of a run, or one tier/tenant)."""
     done = rec[rec["finished"]]
+    rejected = int(rec["rejected"].sum())
     out: dict[str, float] = {
         "requests": len(rec),
         "finished": len(done),
-        "unfinished": int((~rec["finished"]).sum()),
+        "unfinished": int((~rec["finished"]).sum()) - rejected,
+        "rejected": rejected,
+        "rejected_rate": rejected / len(rec) if len(rec) else float("nan"),
     }
     for name in LATENCIES:
         v = done[f"{name}_s"].to_numpy(dtype=float)

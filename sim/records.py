@@ -10,7 +10,9 @@ describes each):
 ``request_id, tenant, tier, category, arrival_s, dispatch_s, scheduled_s, first_token_s,
 finish_s, done_s, queue_wait_s, ttft_s, e2e_s, tpot_s, prompt_tokens, output_tokens,
 estimate_tokens, est_class, true_class, preemptions, generated_tokens, dispatch_order, batch_id,
-replica, finished`` and, when the trace has them, ``ttft_slo_s, e2e_slo_s``.
+replica, finished, rejected, reject_reason`` and, when the trace has them, ``ttft_slo_s,
+e2e_slo_s``. A rejected request (the policy's admission decision) has its estimate, its reason
+and no other timestamp; it is neither finished nor unfinished.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from array import array
 import numpy as np
 import pandas as pd
 from driftsched.sim.jobclass import CLASSES, JobClassConfig
+from driftsched.sim.request import Outcome
 
 NAN = float("nan")
 #: the per-request timestamps, in column order
@@ -69,6 +72,8 @@ class RecordBook:
         self.generated = filled("q", n, 0)
         self.dispatch_order = filled("q", n, -1)
         self.dispatched_count = 0
+        self.reject_code = filled("h", n, -1)  # index into reject_reasons; -1: not rejected
+        self.reject_reasons: dict[str, int] = {}  # reason -> code, in first-seen order
 
     def admitted(self, index: int, estimate_tokens: int, est_class: str) -> None:
         """The gateway estimated and classified request ``index``."""
@@ -82,6 +87,23 @@ class RecordBook:
         self.dispatched_count += 1
         self.batch_id[index] = batch
         self.replica[index] = replica_id
+
+    def rejected(self, index: int, reason: str) -> None:
+        """The policy rejected request ``index`` at admission, for ``reason``."""
+        code = self.reject_reasons.setdefault(reason, len(self.reject_reasons))
+        self.reject_code[index] = code
+
+    def outcome(self, index: int, now_s: float, arrival_s: float, output_tokens: int) -> Outcome:
+        """Request ``index``'s :class:`~driftsched.sim.request.Outcome`, finishing at
+        ``now_s`` (for a policy's ``on_finish``)."""
+        t = self.times
+        return Outcome(
+            output_tokens,
+            t["dispatch_s"][index] - arrival_s,
+            t["first_token_s"][index] - arrival_s,
+            now_s - arrival_s,
+            now_s,
+        )
 
     def finished(self, index: int, now_s: float, generated: int, preemptions: int) -> None:
         """The engine produced request ``index``'s last token at ``now_s``."""
@@ -124,6 +146,10 @@ class RecordBook:
             "batch_id": as_numpy(self.batch_id),
             "replica": as_numpy(self.replica),
             "finished": ~np.isnan(t["done_s"]),
+            "rejected": as_numpy(self.reject_code) >= 0,
+            "reject_reason": pd.Categorical.from_codes(
+                as_numpy(self.reject_code), categories=list(self.reject_reasons)
+            ),
         }
         for slo in ("ttft_slo_s", "e2e_slo_s"):
             if slo in trace.columns:

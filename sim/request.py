@@ -10,6 +10,22 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
+
+#: a request's optional targets, trace columns (NaN where not given)
+SLO_COLUMNS = ("ttft_slo_s", "e2e_slo_s")
+
+
+def slo_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The trace's :data:`SLO_COLUMNS` as float arrays (all NaN for a column it lacks)."""
+    return {
+        c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        if c in frame.columns
+        else np.full(len(frame), np.nan)
+        for c in SLO_COLUMNS
+    }
+
 
 class Admission(NamedTuple):
     """A request as it reaches the gateway, before any estimate: the client-visible fields.
@@ -24,6 +40,8 @@ class Admission(NamedTuple):
     category: str
     prompt_tokens: int
     max_tokens: int
+    ttft_slo_s: float  # the request's targets, from the trace (NaN: none given)
+    e2e_slo_s: float
 
 
 class RequestView(NamedTuple):
@@ -39,6 +57,8 @@ class RequestView(NamedTuple):
     category: str
     prompt_tokens: int
     max_tokens: int
+    ttft_slo_s: float
+    e2e_slo_s: float
     estimate_tokens: int  # the drift corrector's output-length estimate at admission
     est_class: str  # job class under the estimate: short | medium | long
     seq: int  # admission order within the gateway (ties are broken by it)
@@ -47,3 +67,14 @@ class RequestView(NamedTuple):
     def budget_tokens(self) -> int:
         """Estimated total work: prompt plus estimated output tokens."""
         return self.prompt_tokens + self.estimate_tokens
+
+
+class Outcome(NamedTuple):
+    """What happened to a finished request, as a policy's ``on_finish`` hook learns it
+    (post-hoc, like a corrector's ``observe``). Seconds on the run's clock."""
+
+    output_tokens: int  # the true output length
+    queue_wait_s: float  # dispatch - arrival
+    ttft_s: float  # first token - arrival
+    e2e_s: float  # last token - arrival (micro-batches: the client waits for the batch, later)
+    finish_s: float  # when the last token was produced

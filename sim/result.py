@@ -42,7 +42,7 @@ class SimResult:
             "policy": cfg.policy,
             "corrector": cfg.corrector,
             "mode": cfg.mode,
-            "oracle": cfg.corrector == "oracle",
+            "oracle": bool(getattr(run.gateway.corrector, "is_oracle", False)),
             "config": cfg.model_dump(mode="json"),
             "profile": {
                 "name": run.profile.name,
@@ -92,22 +92,11 @@ class SimResult:
     # -- accounting --------------------------------------------------------------------------
     def accounting(self) -> dict:
         """Where every request of the trace went: ``trace_requests`` = ``finished`` +
-        ``unfinished`` (still queued or running when the run stopped at ``horizon_s``) +
-        ``dropped`` (left out before the run; ``dropped_reasons`` says why)."""
-        finished = int(self.records["finished"].sum())
-        dropped = int(self.meta.get("dropped_oversize", 0))
-        reasons = {}
-        if dropped:
-            reasons["oversize"] = (
-                f"prompt_tokens + output_tokens > max_model_len {self.meta.get('max_model_len')}"
-            )
-        return {
-            "trace_requests": len(self.records) + dropped,
-            "finished": finished,
-            "unfinished": len(self.records) - finished,
-            "dropped": dropped,
-            "dropped_reasons": reasons,
-        }
+        ``rejected`` (turned away by the policy at admission; ``rejected_reasons`` counts each
+        reason) + ``unfinished`` (still queued or running when the run stopped at
+        ``horizon_s``) + ``dropped`` (left out before the run; ``dropped_reasons`` says why)."""
+        return records_accounting(self.records, int(self.meta.get("dropped_oversize", 0)),
+                                  self.meta.get("max_model_len"))  # fmt: skip
 
     def accounting_line(self) -> str:
         """:meth:`accounting` as one line for the console."""
@@ -156,15 +145,41 @@ class SimResult:
         return out
 
 
-ACCOUNTING_KEYS = ("trace_requests", "finished", "unfinished", "dropped")
+ACCOUNTING_KEYS = ("trace_requests", "finished", "rejected", "unfinished", "dropped")
+
+
+def records_accounting(records: pd.DataFrame, dropped: int = 0, max_model_len=None) -> dict:
+    """:meth:`SimResult.accounting` of a records table (a simulation's or a live run's) and
+    the number of requests ``dropped`` before the run (as longer than ``max_model_len``)."""
+    finished = int(records["finished"].sum())
+    rejected = records["rejected"]
+    reasons_dropped = {}
+    if dropped:
+        reasons_dropped["oversize"] = (
+            f"prompt_tokens + output_tokens > max_model_len {max_model_len}"
+        )
+    counts = records.loc[rejected, "reject_reason"].value_counts(sort=False)
+    return {
+        "trace_requests": len(records) + dropped,
+        "finished": finished,
+        "rejected": int(rejected.sum()),
+        "rejected_reasons": {str(k): int(v) for k, v in counts.items() if v},
+        "unfinished": len(records) - finished - int(rejected.sum()),
+        "dropped": dropped,
+        "dropped_reasons": reasons_dropped,
+    }
 
 
 def accounting_line(acc: dict, runs: int | None = None) -> str:
     """An :meth:`SimResult.accounting` dict — one run's, or (``runs``) summed over that many
     runs — as the one line every command prints: ``requests: N in the trace — F finished,
-    [U unfinished ...,] D dropped (why)``."""
+    [R rejected by the policy (reason: n),] [U unfinished ...,] D dropped (why)``."""
     the = "the run" if runs is None else "runs"
     parts = [f"{acc.get('finished', 0):,} finished"]
+    if acc.get("rejected"):
+        reasons = acc.get("rejected_reasons") or {}
+        why = f" ({'; '.join(f'{k}: {v:,}' for k, v in reasons.items())})" if reasons else ""
+        parts.append(f"{acc['rejected']:,} rejected by the policy{why}")
     if acc.get("unfinished"):
         parts.append(f"{acc['unfinished']:,} unfinished when {the} stopped (horizon_s)")
     if acc.get("dropped"):

@@ -4,9 +4,11 @@ The gateway policy orders the one shared queue; the router only picks the replic
 called with the replicas that have room (fewer than ``max_concurrency`` requests in flight),
 in replica order, and returns one of them. Pure and clock-free, like the policies.
 
-To add a router: a function (or a class of callables) here and one ``ROUTERS`` entry. A router
-with ``routes_by_request = True`` is also handed the request's view (``router(candidates,
-replicas, view)``).
+To add a built-in: a function (stateless) or a class of callables (built fresh for each run:
+it may keep state, like round robin's turn) here and one ``ROUTERS`` entry. A user's router
+comes in by the same door: an entry point in the group ``driftsched.routers``, or
+``module:Attr`` / ``file.py:Attr``. A router with ``routes_by_request = True`` is also handed
+the request's view (``router(candidates, replicas, view)``).
 """
 
 from __future__ import annotations
@@ -113,18 +115,35 @@ def least_kv(candidates: Sequence[ReplicaState], replicas: int) -> ReplicaState:
     return min(candidates, key=lambda r: (r.kv_utilisation, r.in_engine, r.replica_id))
 
 
-#: name -> factory of a router (a callable: candidates, replica count -> the chosen replica)
-ROUTERS: Registry[Callable[[], Callable]] = Registry(
+#: a router that reads ``kv_utilisation`` says so: the simulator then steps every engine one
+#: step at a time, so each replica's pool is current at every dispatch
+least_kv.reads_kv = True
+
+
+def not_a_router(obj: object) -> str | None:
+    """Why ``obj`` cannot serve as a router (a class of callables, or a function)."""
+    if not callable(obj):
+        return f"{obj!r} is not a router: expected a class or a function"
+    return None
+
+
+#: name -> a router class (instantiated per run) or a stateless router function
+#: (``candidates, replica count -> the chosen replica``)
+ROUTERS: Registry[Callable] = Registry(
     "router",
     {
         "round_robin": RoundRobin,
-        "least_outstanding": lambda: least_outstanding,
-        "least_kv": lambda: least_kv,
+        "least_outstanding": least_outstanding,
+        "least_kv": least_kv,
         "prefix_affinity": PrefixAffinity,
     },
+    group="driftsched.routers",
+    accepts=not_a_router,
 )
 
 
-def make_router(name: str) -> Callable:
-    """A fresh router ``name`` (routers may keep state, such as round robin's turn)."""
-    return ROUTERS.resolve(name)()
+def make_router(spec) -> Callable:
+    """A fresh router from a spec (registered name, entry point, ``module:Attr``,
+    ``file.py:Attr``), a class (instantiated), or a router callable (used as is)."""
+    obj = ROUTERS.resolve(spec) if isinstance(spec, str) else spec
+    return obj() if isinstance(obj, type) else obj

@@ -23,36 +23,24 @@ import simpy
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import CostModel
 from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, ReplicaSlot
-from driftsched.sim.engine import Engine, EngineRequest, ReferenceEngine
-from driftsched.sim.fastengine import FastEngine
+from driftsched.sim.engine import Engine, EngineRequest
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import cache_stats, prefix_at, prefix_cells
 from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.records import CLASS_CODES, RecordBook
-from driftsched.sim.request import Admission
+from driftsched.sim.replica import ENGINES, Replica
+from driftsched.sim.request import SLO_COLUMNS, Admission, slo_columns
 from driftsched.sim.result import SimResult
-from driftsched.sim.timeseries import CorrectorLog, SeriesLog
+from driftsched.sim.timeseries import CorrectorLog, SeriesLog, state_row
 from driftsched.sim.tracecheck import usable
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
-#: ``engine_impl`` -> engine class (both implement :class:`~driftsched.sim.engine.Engine`)
-ENGINES: dict[str, type] = {"fast": FastEngine, "reference": ReferenceEngine}
+#: the config fields :func:`simulate` also takes as Python objects
+EXTENSIONS = ("policy", "corrector", "router")
 ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
 #: arrivals this close after a step boundary count as arriving before it (see engine_loop)
 TIE_S = 1e-9
-
-
-class Replica:
-    """One engine replica: its engine, its dispatcher slot, and the driver's counters."""
-
-    def __init__(self, replica_id: int, engine: Engine, env: simpy.Environment):
-        self.replica_id, self.engine = replica_id, engine
-        self.slot = ReplicaSlot(replica_id, engine.pool)
-        self.wake = env.event()  # the engine loop waits on it while the engine is idle
-        self.batch_done = env.event()  # microbatch: the batcher waits on it
-        self.events = self.steps = 0  # engine iterations; engine steps simulated
-        self.busy_s = 0.0
 
 
 class Run:
@@ -65,8 +53,10 @@ class Run:
         profile: Profile,
         progress: Callable[[int, int], None] | None = None,
         cost_model=None,
+        extensions: dict | None = None,
     ):
         self.config, self.profile = config, profile
+        extensions = extensions or {}
         self.settings = profile.engine_settings(config.engine)
         self.frame = f = usable(trace, self.settings, config.oversize)
         n = len(f)
@@ -74,19 +64,21 @@ class Run:
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
+        self._slos = slo_columns(f)
         # what each prompt shares with others (the engine reads it only when it caches)
         self._prefixes = prefix_cells(f)
         self._engine_prefixes = self.settings.enable_prefix_caching and self._prefixes is not None
         self._parsed = (-1, None)  # the last request's parsed prefix: router, then engine
-        self.gateway = Gateway.from_config(config, self.output_tokens)
+        self.gateway = Gateway.from_config(config, self.output_tokens, extensions)
         self.env = simpy.Environment()
         engine_cls = ENGINES[config.engine_impl]
         self.replicas = [
             Replica(k, engine_cls(self.settings), self.env) for k in range(config.replicas)
         ]
         self.dispatcher = Dispatcher.from_config(
-            config, self.gateway, [r.slot for r in self.replicas], self._send
-        )
+            config, self.gateway, [r.slot for r in self.replicas], self._send,
+            extensions.get("router"),
+        )  # fmt: skip
         bind = getattr(self.dispatcher.router, "bind", None)
         if bind is not None:  # a router that reads each request's prefix (prefix_affinity)
             bind(self._chunk_ids)
@@ -99,10 +91,16 @@ class Run:
         self._done_s = self.book.times["done_s"]
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.series, self.corrector_series = SeriesLog(), CorrectorLog()
-        # least_kv reads every replica's KV pool at each dispatch, and a replica in the middle
-        # of a fast-forwarded run only settles its pool at the run's end: step by step then.
-        kv_router = config.replicas > 1 and config.router == "least_kv"
-        self._fast_forward = config.fast_forward and self.cost.closed_form_runs and not kv_router
+        # A replica in the middle of a fast-forwarded run settles its KV pool only at the run's
+        # end: step by step for a router that reads every replica's pool at each dispatch
+        # (``reads_kv``, as least_kv) and for a policy that reads the engines' state (attach).
+        kv_router = config.replicas > 1 and getattr(self.dispatcher.router, "reads_kv", False)
+        self._fast_forward = (
+            config.fast_forward
+            and self.cost.closed_form_runs
+            and not kv_router
+            and not self.gateway.reads_state
+        )
         self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
         self._arrival_wake = self.env.event()  # microbatch: batchers wait on arrivals
@@ -150,6 +148,7 @@ class Run:
             )
             prompt = self.prompt_tokens[rows].tolist()
             max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()
+            ttft_slo, e2e_slo = (self._slos[c][rows].tolist() for c in SLO_COLUMNS)
             last = len(arrival_s) - 1
             for k, t_s in enumerate(arrival_s):
                 i = start + k
@@ -169,12 +168,16 @@ class Run:
                 if rank is None:
                     rank = ranks[t] = tier_rank(t)
                 adm = Admission(
-                    i, request_id[k], t_s, tenant[k], t, rank, category[k], prompt[k], max_tokens[k]
-                )
-                self.admissions[i] = adm
-                view = gateway.admit(adm, now)
+                    i, request_id[k], t_s, tenant[k], t, rank, category[k], prompt[k],
+                    max_tokens[k], ttft_slo[k], e2e_slo[k],
+                )  # fmt: skip
+                view, rejection = gateway.admit(adm, now)
                 estimate[i] = view.estimate_tokens
                 est_class[i] = codes[view.est_class]
+                if rejection is not None:
+                    self.book.rejected(i, rejection)
+                    continue
+                self.admissions[i] = adm
                 if continuous:
                     dispatcher.fill(now)
                 elif not self._arrival_wake.triggered:
@@ -303,8 +306,8 @@ class Run:
         self._record_finish(i, now, req.num_output_tokens, req.num_preemptions)
         adm = self.admissions.pop(i)
         gateway, dispatcher = self.gateway, self.dispatcher
-        gateway.finished(adm, req.num_output_tokens)
-        state = gateway.corrector.state()
+        gateway.report_finish(adm, req.num_output_tokens, self.book, now)
+        state = gateway.corrector_state()
         if state:
             self.corrector_series.record(now, adm.category, state)
         done = dispatcher.release(replica.slot, i)
@@ -323,20 +326,7 @@ class Run:
         if now < self._next_sample_s:
             return
         self._next_sample_s = now + self._sample_dt_s
-        depth = self.gateway.depth_by_tier
-        if len(self.replicas) == 1:  # the common case, without generators
-            only = self.replicas[0]
-            running, waiting = len(only.engine.running), len(only.engine.waiting)
-            kv = only.slot.kv_utilisation
-        else:
-            replicas = self.replicas
-            running = sum(len(r.engine.running) for r in replicas)
-            waiting = sum(len(r.engine.waiting) for r in replicas)
-            kv = sum(r.slot.kv_utilisation for r in replicas) / len(replicas)
-        self.series.append(
-            (now, len(self.gateway), depth["premium"], depth["standard"], depth["batch"],
-             running, waiting, kv)
-        )  # fmt: skip
+        self.series.append(state_row(now, self.gateway))
 
     def run(self) -> None:
         self.env.process(self.arrivals())
@@ -380,17 +370,27 @@ def simulate(
     touch the run; it is how the CLI draws its bar). ``cost_model`` replaces the profile's
     :class:`CostModel` (anything with ``step_seconds`` and ``closed_form_runs``, and optionally
     ``bind_clock(now)`` to read the simulation clock; schedule replay plays back measured steps
-    this way). Returns a :class:`SimResult`.
+    this way).
+
+    ``policy``, ``corrector`` and ``router`` overrides may be specs (names, ``module:Class``,
+    ``file.py:Class``) or Python objects: a class (built with the ``*_params``) or an instance
+    (used as is, for this run: its state carries over if you pass it again). The config then
+    holds the object's label ``module:QualifiedName``. Returns a :class:`SimResult`.
     """
     from driftsched.ground.config import build
+    from driftsched.ground.plugins import spec_of
 
     if isinstance(profile, str):
         overrides["profile"], profile = profile, None
+    objects = {k: overrides[k] for k in EXTENSIONS if not isinstance(overrides.get(k, ""), str)}
+    overrides.update({k: spec_of(obj) for k, obj in objects.items()})
+    context = {"objects": set(objects)} if objects else None
     if config is None:
-        config = build(SimConfig, overrides, "simulation config")
+        config = build(SimConfig, overrides, "simulation config", context)
     elif overrides:
-        config = build(SimConfig, {**config.model_dump(), **overrides}, "simulation config")
+        data = {**config.model_dump(), **overrides}
+        config = build(SimConfig, data, "simulation config", context)
     profile = profile or load_profile(config.profile)
-    run = Run(trace, config, profile, progress, cost_model)
+    run = Run(trace, config, profile, progress, cost_model, objects)
     run.run()
     return SimResult.from_run(run, trace)

@@ -12,6 +12,22 @@ import numpy as np
 import pandas as pd
 
 
+def state_row(now_s: float, gateway) -> tuple:
+    """One :class:`SeriesLog` row at ``now_s``: the gateway's queue by tier, and the engines'
+    running and waiting requests (summed) and KV utilisation (mean over replicas), read from
+    the gateway's :class:`~driftsched.sim.gatewaystate.GatewayState`."""
+    depth, replicas = gateway.depth_by_tier, gateway.state.replicas
+    if len(replicas) == 1:  # the common case, without generators
+        only = replicas[0]
+        running, waiting, kv = only.running, only.waiting, only.kv_utilisation
+    else:
+        running = sum(r.running for r in replicas)
+        waiting = sum(r.waiting for r in replicas)
+        kv = sum(r.kv_utilisation for r in replicas) / len(replicas)
+    return (now_s, len(gateway), depth["premium"], depth["standard"], depth["batch"],
+            running, waiting, kv)  # fmt: skip
+
+
 class SeriesLog:
     """Time-series rows, kept columnar: appended as tuples (cheap), packed into numpy columns
     every ``CHUNK`` rows (8 bytes per value instead of a Python tuple of objects)."""

@@ -31,16 +31,28 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
+#: columns added since the golden fingerprints were taken (#14: a policy's admission decision).
+#: A run with no rejections has them all empty — checked here — and they are then left out, so
+#: the rest is compared bit for bit with the fingerprints taken before they existed.
+ADDED_RECORD_COLUMNS = ("rejected", "reject_reason")
+ADDED_SUMMARY_COLUMNS = ("rejected", "rejected_rate")
+
+
 def result_digests(result) -> dict[str, str]:
     """Fingerprints of a :class:`~driftsched.sim.result.SimResult`: records, time series,
     corrector series, and the summaries (overall, by tier, by tenant) plus the run's counters."""
     summaries = pd.concat(
         [result.summary(), result.summary("tier"), result.summary("tenant")], ignore_index=True
     )
+    records = result.records
+    assert not records["rejected"].any() and records["reject_reason"].isna().all()
+    assert (summaries["rejected"] == 0).all() and (summaries["rejected_rate"] == 0).all()
+    records = records.drop(columns=list(ADDED_RECORD_COLUMNS))
+    summaries = summaries.drop(columns=list(ADDED_SUMMARY_COLUMNS))
     counters = {k: result.meta[k] for k in ("engine_events", "engine_steps", "simulated_until_s")}
     counters["engine_busy_s"] = float(result.meta["engine_busy_s"]).hex()
     return {
-        "records": frame_digest(result.records),
+        "records": frame_digest(records),
         "series": frame_digest(result.series),
         "corrector": frame_digest(result.corrector_series),
         "summary": frame_digest(summaries),

@@ -8,10 +8,12 @@ from driftsched.sim.request import Admission
 
 from driftsched.ground.errors import InputError, UnknownNameError
 
+NAN = float("nan")
+
 
 def adm(category="summary", tier="standard", prompt=200, index=0):
     rank = {"premium": 1, "standard": 2, "batch": 3}.get(tier, 9)
-    return Admission(index, "r", 0.0, "t", tier, rank, category, prompt, 512)
+    return Admission(index, "r", 0.0, "t", tier, rank, category, prompt, 512, NAN, NAN)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,7 @@ def test_oracle_reads_only_through_its_truth_function():
     assert c.is_oracle and c.estimate(adm(index=1)) == 300
     with pytest.raises(ValueError, match="truth"):
         make_corrector("oracle")
-    assert not any(CORRECTORS[n][0].is_oracle for n in ("none", "ewma"))
+    assert not any(CORRECTORS[n].is_oracle for n in ("none", "ewma"))
 
 
 def test_unknown_corrector():

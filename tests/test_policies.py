@@ -27,6 +27,8 @@ def view(seq, arrival_s=None, tier="standard", prompt=10, estimate=50):
         "summary",
         prompt,
         512,
+        float("nan"),
+        float("nan"),
         estimate,
         "medium",
         seq,
@@ -99,7 +101,8 @@ def test_conformance_deterministic_and_len(name, raw):
 
 
 def test_registry_errors_list_valid_names():
-    with pytest.raises(UnknownNameError, match="expected one of: aging, fifo, priority, sjf"):
+    expected = "expected one of: aging, bands, drr, edf, fifo, hrrn, priority"
+    with pytest.raises(UnknownNameError, match=expected):
         make_policy("lottery")
     with pytest.raises(InputError, match="field 'rate_per_s'"):
         make_policy("aging", {"rate_per_s": -1})

@@ -37,7 +37,7 @@ from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import prefix_at, prefix_cells
 from driftsched.sim.records import RecordBook
-from driftsched.sim.request import Admission
+from driftsched.sim.request import Admission, slo_columns
 from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
@@ -99,6 +99,7 @@ class LiveGateway:
         self.prompt = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.output = f["output_tokens"].to_numpy(dtype=np.int64)
         self.max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
+        self.slo = slo_columns(f)
         self.caching = bool(config.engine.get("enable_prefix_caching"))
         # what each prompt shares (token ids follow it: calibrate.vllm_engine.prompt_ids)
         self.prefixes = prefix_cells(f) if self.caching else None
@@ -106,7 +107,11 @@ class LiveGateway:
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
         self.gateway = Gateway.from_config(config, self.output)
-        self.slot = ReplicaSlot(0)
+        # the engine's running/waiting queues and KV pool, where it exposes them (policies
+        # that attach read them; see calibrate.vllm_engine.InstrumentedEngine)
+        self.slot = ReplicaSlot(
+            0, getattr(engine, "pool", None), engine if hasattr(engine, "running") else None
+        )
         self.dispatcher = Dispatcher.from_config(config, self.gateway, [self.slot], self._send)
         self.book = RecordBook(self.n)
         self.ids = [f"q{i}" for i in range(self.n)]
@@ -151,11 +156,11 @@ class LiveGateway:
 
     def _loop(self) -> None:
         finished = 0
-        while finished < self.n:
+        while finished + self.gateway.rejected < self.n:  # every request finished or rejected
             if self.now() > self.timeout_s:
                 raise TimeoutError(
                     f"scenario exceeded {self.timeout_s:g} s with "
-                    f"{self.n - finished} requests unfinished"
+                    f"{self.n - finished - self.gateway.rejected} requests unfinished"
                 )
             # While the engine works, requests are admitted only between a step's end and its
             # finishes (in _step), as the simulator orders a step boundary: one arriving after
@@ -191,13 +196,18 @@ class LiveGateway:
                 self.cols["category"][k],
                 int(self.prompt[k]),
                 int(self.max_tokens[k]),
+                float(self.slo["ttft_slo_s"][k]),
+                float(self.slo["e2e_slo_s"][k]),
             )
-            self.admissions[k] = adm
-            view = self.gateway.admit(adm, now)
+            view, rejection = self.gateway.admit(adm, now)
             self.book.admitted(k, view.estimate_tokens, view.est_class)
             self.admit_s[k] = now
             k += 1
             self.next_arrival = k
+            if rejection is not None:
+                self.book.rejected(adm.index, rejection)
+                continue
+            self.admissions[adm.index] = adm
             if self.dispatcher.continuous:  # as the simulator: fill on every arrival
                 self.dispatcher.fill(now)
 
@@ -251,7 +261,7 @@ class LiveGateway:
         dispatcher = self.dispatcher
         for i, tokens in sorted(done):
             book.finished(i, now, tokens, book.preemptions[i])
-            self.gateway.finished(self.admissions.pop(i), tokens)
+            self.gateway.report_finish(self.admissions.pop(i), tokens, book, now)
             for j in dispatcher.release(self.slot, i):
                 done_s[j] = now
             if dispatcher.continuous:  # ... and on every finish

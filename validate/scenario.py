@@ -19,10 +19,11 @@ from driftsched.sim.costmodel import BatchShape, CostModel, chunk_attention
 from driftsched.sim.profile import Profile
 from driftsched.traces.generators import generate
 from driftsched.traces.trace import Trace, read_trace
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from driftsched.ground.config import Config
 from driftsched.ground.errors import InputError
+from driftsched.ground.plugins import file_safe
 
 
 class Scenario(Config):
@@ -34,7 +35,8 @@ class Scenario(Config):
 
     @property
     def key(self) -> str:
-        return f"{self.policy}-{self.corrector}-{self.mode}-x{self.load:g}-s{self.slice}"
+        policy, corrector = file_safe(self.policy), file_safe(self.corrector)
+        return f"{policy}-{corrector}-{self.mode}-x{self.load:g}-s{self.slice}"
 
 
 class Grid(Config):
@@ -52,6 +54,21 @@ class Grid(Config):
     max_concurrency: int = Field(16, ge=1)
     batch_size: int = Field(32, ge=1)
     batch_wait_s: float = Field(0.010, ge=0)
+
+    @field_validator("policies")
+    @classmethod
+    def _policies(cls, specs: list[str]) -> list[str]:
+        """Specs checked and canonical (a plugin file's path absolute), as in a sweep."""
+        from driftsched.sim.policies import POLICIES
+
+        return [POLICIES.check(spec) for spec in specs]
+
+    @field_validator("correctors")
+    @classmethod
+    def _correctors(cls, specs: list[str]) -> list[str]:
+        from driftsched.sim.correctors import CORRECTORS
+
+        return [CORRECTORS.check(spec) for spec in specs]
 
     def sample(self) -> list[Scenario]:
         """K distinct scenarios, seeded; all of them when the grid is smaller than K."""

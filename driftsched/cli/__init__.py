@@ -2,8 +2,9 @@
 a subsystem, and prints. One module per command group:
 
 - :mod:`.traces` (``driftsched traces ...``), :mod:`.sim` (``driftsched sim ...``),
-  :mod:`.calibrate`, :mod:`.validate`; :mod:`.studies` holds the top-level ``paper``, ``sweep``,
-  ``capacity`` and ``report``; :mod:`.common` the shared options and output helpers.
+  :mod:`.calibrate`, :mod:`.validate`, :mod:`.check` (the conformance kit); :mod:`.studies`
+  holds the top-level ``paper``, ``sweep``, ``capacity`` and ``report``; :mod:`.common` the
+  shared options and output helpers.
 
 Every user error surfaces as one line ``error: ...`` on stderr and its exit code (2 for bad
 input, see :mod:`driftsched.ground.errors`); nothing is written unless the whole step succeeded.
@@ -15,7 +16,7 @@ import contextlib
 
 import typer
 
-from driftsched.cli import calibrate, config, sim, studies, traces, validate
+from driftsched.cli import calibrate, check, config, sim, studies, traces, validate
 from driftsched.cli.common import polish_help
 from driftsched.ground.errors import DriftschedError
 
@@ -50,6 +51,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(calibrate.app, name="calibrate")
 app.add_typer(validate.app, name="validate")
 app.add_typer(config.app, name="config")
+app.add_typer(check.app, name="check")
 for _name, _command in studies.COMMANDS.items():
     app.command(_name)(_command)
 

@@ -31,9 +31,14 @@ def sim_run(
     output: OutDir,
     trace: TraceOpt = None,
     policy: Annotated[
-        str | None, typer.Option(help="fifo | priority | weighted | sjf | aging")
+        str | None,
+        typer.Option(
+            help="a name from 'sim list', or a plugin: 'pkg.module:Class' / 'file.py:Class'"
+        ),
     ] = None,
-    corrector: Annotated[str | None, typer.Option(help="none | ewma | oracle")] = None,
+    corrector: Annotated[
+        str | None, typer.Option(help="a name from 'sim list', or a plugin spec (as --policy)")
+    ] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
     sets: Sets = None,
@@ -73,7 +78,9 @@ def sim_run(
 def sim_compare(
     output: OutDir,
     trace: TraceOpt = None,
-    policies: Annotated[str, typer.Option(help="'all' or a comma list")] = "all",
+    policies: Annotated[
+        str, typer.Option(help="'all' (every built-in) or a comma list of names and plugin specs")
+    ] = "all",
     correctors: Annotated[str, typer.Option(help="'all' or a comma list")] = "none,ewma",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -123,18 +130,34 @@ def sim_list() -> None:
     from driftsched.sim.profile import bundled_profiles, load_profile
     from driftsched.sim.router import ROUTERS
 
-    def doc(obj) -> str:
-        text = sys.modules[obj.__module__].__doc__ or ""
-        return text.strip().split("\n\n")[0].replace("\n", " ")
-
-    rows = [("policy", n, doc(c)) for n, (c, _) in POLICIES.items()]
-    rows += [("corrector", n, doc(c)) for n, (c, _) in CORRECTORS.items()]
-    rows += [("router", n, _first_line(f().__doc__ or "")) for n, f in ROUTERS.items()]
+    rows = []
+    for kind, registry in (("policy", POLICIES), ("corrector", CORRECTORS), ("router", ROUTERS)):
+        for name, origin in registry.listing():
+            rows.append((kind, name, origin, _describe(registry, name, origin)))
     for name in bundled_profiles():
         p = load_profile(name)
-        rows.append(("profile", name, f"{p.kind}: {p.provenance.hardware}, {p.provenance.model}"))
-    console.print(table(pd.DataFrame(rows, columns=["kind", "name", "what"])))
+        rows.append(
+            ("profile", name, "bundled", f"{p.kind}: {p.provenance.hardware}, {p.provenance.model}")
+        )
+    console.print(table(pd.DataFrame(rows, columns=["kind", "name", "from", "what"])))
+    console.print(
+        "plugins: an installed package's entry points (groups driftsched.policies, "
+        "driftsched.correctors, driftsched.routers), or any 'package.module:Class' / "
+        "'path/to/file.py:Class' (docs/policies.md)"
+    )
 
 
-def _first_line(text: str) -> str:
-    return text.strip().split("\n")[0]
+def _describe(registry, name: str, origin: str) -> str:
+    """The first paragraph of an extension's own docstring, else of its module's; or why a
+    plugin could not be loaded."""
+    from driftsched.ground.errors import DriftschedError
+
+    if origin.startswith("plugin ignored"):
+        return ""
+    try:
+        obj = registry.resolve(name)
+    except DriftschedError as exc:
+        return f"cannot load: {exc}"
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
+    text = own or sys.modules[obj.__module__].__doc__ or ""
+    return " ".join(text.strip().split("\n\n")[0].split())

@@ -50,7 +50,9 @@ def paper(
     profile: ProfileOpt = None,
     requests: Annotated[int, typer.Option(help="requests per trace")] = 3000,
     seeds: Annotated[str, typer.Option(help="comma list of seeds, one trace each")] = "0,1,2",
-    policies: Annotated[str, typer.Option(help="'all' or a comma list")] = "all",
+    policies: Annotated[
+        str, typer.Option(help="a comma list, or 'all' (every built-in); default: the study's five")
+    ] = "fifo,priority,weighted,sjf,aging",
     correctors: Annotated[str, typer.Option(help="'all' or a comma list")] = "none,ewma",
     gap_scale: Annotated[
         float, typer.Option(help="multiply the inter-arrival gaps (>1 = lighter load)")

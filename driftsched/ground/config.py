@@ -19,10 +19,11 @@ class Config(BaseModel):
     )
 
 
-def build(model: type[M], data: dict[str, Any], what: str) -> M:
-    """Validate ``data`` into ``model``; raise :class:`InputError` naming ``what`` and the field."""
+def build(model: type[M], data: dict[str, Any], what: str, context: dict | None = None) -> M:
+    """Validate ``data`` into ``model`` (``context``: pydantic's validation context); raise
+    :class:`InputError` naming ``what`` and the field."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(config)"

@@ -21,7 +21,7 @@ class InputError(DriftschedError):
 class UnknownNameError(InputError):
     """A name looked up in a registry table does not exist; the message lists the valid names."""
 
-    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...], more: str = ""):
         import difflib
 
         self.kind, self.name, self.valid = kind, name, tuple(valid)
@@ -29,7 +29,7 @@ class UnknownNameError(InputError):
         close = difflib.get_close_matches(str(name).casefold(), list(folded), n=1, cutoff=0.6)
         hint = f" (did you mean {folded[close[0]]!r}?)" if close else ""
         super().__init__(
-            f"unknown {kind} {name!r}{hint}; expected one of: {', '.join(sorted(valid))}"
+            f"unknown {kind} {name!r}{hint}; expected one of: {', '.join(sorted(valid))}{more}"
         )
 
 

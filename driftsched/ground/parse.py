@@ -59,3 +59,14 @@ def parse_keyvals(text: str, what: str) -> dict[str, str]:
     """Parse a compact spec ``"a=1,b=x"`` into ``{"a": "1", "b": "x"}`` (values stripped)."""
     pairs = parse_overrides([p for p in text.split(",") if p], what)
     return {k: v.strip() for k, v in pairs.items()}
+
+
+def parse_json_object(text: str, what: str) -> dict:
+    """A JSON object (``'{"rate_per_s": 0.1}'``); anything else is a one-line error."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InputError(f"{what}: not valid JSON: {text!r}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what}: expected a JSON object {{...}}, got {text!r}")
+    return value

@@ -1,28 +1,32 @@
-"""Drift correctors: one registry, :data:`CORRECTORS` (name -> (class, params model)). To add
-one: a module with a :class:`Corrector` subclass (and a params model if it has parameters), then
-one ``CORRECTORS`` entry."""
+"""Drift correctors: one registry, :data:`CORRECTORS` (name -> corrector class). To add a
+built-in: a module with a :class:`Corrector` subclass (its ``Params`` model if it has
+parameters), then one ``CORRECTORS`` entry. A user's corrector comes in by the same door: an
+entry point in the group ``driftsched.correctors``, or ``module:Class`` / ``file.py:Class``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from driftsched.sim.correctors.base import Corrector, StaticParams
-from driftsched.sim.correctors.ewma import EwmaCorrector, EwmaParams
+from driftsched.sim.correctors.base import Corrector, StaticParams, not_a_corrector
+from driftsched.sim.correctors.ewma import EwmaCorrector
 from driftsched.sim.correctors.none import StaticCorrector
 from driftsched.sim.correctors.oracle import OracleCorrector
+from driftsched.sim.policies.base import NoParams
 
 from driftsched.ground.config import build
 from driftsched.ground.registry import Registry
 
-#: name -> (class, params model)
-CORRECTORS: Registry[tuple[type[Corrector], type[StaticParams]]] = Registry(
+#: name -> corrector class (its ``Params`` model validates ``corrector_params``)
+CORRECTORS: Registry[type[Corrector]] = Registry(
     "corrector",
     {
-        "none": (StaticCorrector, StaticParams),
-        "ewma": (EwmaCorrector, EwmaParams),
-        "oracle": (OracleCorrector, StaticParams),
+        "none": StaticCorrector,
+        "ewma": EwmaCorrector,
+        "oracle": OracleCorrector,
     },
+    group="driftsched.correctors",
+    accepts=not_a_corrector,
 )
 
 #: the one wording every output uses for runs whose estimates read the true lengths
@@ -30,16 +34,40 @@ ORACLE_NOTE = "corrector 'oracle' reads the true lengths: an upper bound, not a 
 
 
 def make_corrector(
-    name: str, params: dict[str, Any] | None = None, truth: Callable[[int], int] | None = None
+    spec, params: dict[str, Any] | None = None, truth: Callable[[int], int] | None = None
 ) -> Corrector:
-    """Build corrector ``name`` with validated ``params``; ``truth`` feeds the oracle only."""
-    cls, model = CORRECTORS.resolve(name)
-    config = build(model, params or {}, f"corrector {name}")
-    if cls.is_oracle:
+    """A corrector from a spec (registered name, entry point, ``module:Class``,
+    ``file.py:Class``), a class, or an instance (used as is; ``params`` must be empty), with
+    ``params`` validated by its ``Params`` model; ``truth`` feeds the oracle only."""
+    if isinstance(spec, str):
+        cls, what = CORRECTORS.resolve(spec), spec
+    else:
+        why = not_a_corrector(spec)
+        if why:
+            raise TypeError(why)
+        if not isinstance(spec, type):
+            if params:
+                raise ValueError("corrector_params cannot be applied to a corrector instance")
+            return spec
+        cls, what = spec, spec.__qualname__
+    if not isinstance(cls, type):
+        return cls  # a spec that names an instance
+    model = getattr(cls, "Params", None)
+    if model is None:  # a duck-typed class without a Params model: built with no arguments
+        build(NoParams, params or {}, f"corrector {what}")
+        return cls()
+    config = build(model, params or {}, f"corrector {what}")
+    if getattr(cls, "is_oracle", False):
         if truth is None:
             raise ValueError("the oracle corrector needs a truth function")
         return cls(config, truth=truth)
     return cls(config)
 
 
-__all__ = ["CORRECTORS", "ORACLE_NOTE", "Corrector", "StaticParams", "make_corrector"]
+def is_oracle(spec) -> bool:
+    """Whether the corrector ``spec`` (a spec, class or instance) reads the true lengths."""
+    obj = CORRECTORS.resolve(spec) if isinstance(spec, str) else spec
+    return bool(getattr(obj, "is_oracle", False))
+
+
+__all__ = ["CORRECTORS", "ORACLE_NOTE", "Corrector", "StaticParams", "is_oracle", "make_corrector"]

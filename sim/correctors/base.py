@@ -35,11 +35,13 @@ class Corrector(ABC):
     """Base class: holds :class:`StaticParams` and computes the static estimate."""
 
     name: str = "?"
+    #: the pydantic model of ``corrector_params`` (built as ``cls(params)``)
+    Params: type[StaticParams] = StaticParams
     #: True only for correctors that read true lengths; outputs label them as such.
     is_oracle: bool = False
 
     def __init__(self, params: StaticParams | None = None):
-        self.params = params or StaticParams()
+        self.params = params if params is not None else self.Params()
 
     def base(self, category: str) -> int:
         return self.params.base_tokens.get(category, self.params.unknown_base_tokens)
@@ -61,3 +63,11 @@ class Corrector(ABC):
     def state(self) -> dict[str, float]:
         """Learnable state for time series; empty when there is none."""
         return {}
+
+
+def not_a_corrector(obj: object) -> str | None:
+    """Why ``obj`` (a class or an instance) cannot serve as a corrector; ``None`` if it can."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not callable(getattr(cls, "estimate", None)):
+        return f"{cls.__qualname__} is not a corrector: it lacks estimate(admission)"
+    return None

@@ -27,9 +27,10 @@ class EwmaParams(StaticParams):
 
 class EwmaCorrector(Corrector):
     name = "ewma"
+    Params = EwmaParams
 
     def __init__(self, params: EwmaParams | None = None):
-        super().__init__(params or EwmaParams())
+        super().__init__(params)
         self.bias: dict[str, float] = {}
 
     def estimate(self, req: Admission) -> int:

@@ -22,9 +22,7 @@ class AgingParams(Config):
 
 class AgingPolicy(HeapPolicy):
     name = "aging"
-
-    def __init__(self, params: AgingParams | None = None):
-        super().__init__(params or AgingParams())
+    Params = AgingParams
 
     def key(self, req: RequestView) -> float:
         return req.tier_rank + req.arrival_s * self.params.rate_per_s

@@ -33,9 +33,10 @@ class WeightedParams(Config):
 
 class WeightedPolicy(Policy):
     name = "weighted"
+    Params = WeightedParams
 
     def __init__(self, params: WeightedParams | None = None):
-        super().__init__(params or WeightedParams())
+        super().__init__(params)
         self._cycle = [tier for tier, w in self.params.weights.items() for _ in range(w)]
         self._queues: dict[str, deque[RequestView]] = {t: deque() for t in self.params.weights}
         self._other: deque[RequestView] = deque()

@@ -258,8 +258,7 @@ class CapacityStudy:
     def __post_init__(self):
         from driftsched.sim.policies import POLICIES
 
-        for name in self.policies:
-            POLICIES.check(name)
+        self.policies = [POLICIES.check(name) for name in self.policies]  # canonical specs
         if not self.resolution > 0:
             raise InputError(f"resolution must be > 0, got {self.resolution}")
         if self.max_replicas < 1:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
 from driftsched.sim.metrics import summary
-from driftsched.sim.policies import POLICIES
+from driftsched.sim.policies import STUDY_POLICIES
 from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
@@ -78,7 +78,7 @@ class PaperSettings(Config):
 
     requests: int = Field(3000, ge=10, description="requests per trace")
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="one trace + run per seed")
-    policies: list[str] = Field(list(POLICIES), min_length=1)
+    policies: list[str] = Field(list(STUDY_POLICIES), min_length=1)
     correctors: list[str] = Field(["none", "ewma"], min_length=1)
     gap_scale: float = Field(
         1.0,

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 from driftsched.sim.config import SimConfig
 from driftsched.sim.studies.workload import Workload
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from driftsched.ground.atomic import write_json
 from driftsched.ground.config import Config, build
 from driftsched.ground.errors import InputError
+from driftsched.ground.plugins import file_safe
 
 #: metrics aggregated over seeds (mean and a 95% confidence interval)
 CI_METRICS = [
@@ -61,6 +62,21 @@ class SweepSpec(Config):
     slo_e2e_s: float | None = Field(None, gt=0, description="per-request E2E target")
     slo_ttft_s: float | None = Field(None, gt=0, description="per-request TTFT target")
 
+    @field_validator("policies")
+    @classmethod
+    def _policies(cls, specs: list[str]) -> list[str]:
+        """Specs in canonical form (a plugin file's path absolute): every worker resolves them."""
+        from driftsched.sim.policies import POLICIES
+
+        return [POLICIES.check(spec) for spec in specs]
+
+    @field_validator("correctors")
+    @classmethod
+    def _correctors(cls, specs: list[str]) -> list[str]:
+        from driftsched.sim.correctors import CORRECTORS
+
+        return [CORRECTORS.check(spec) for spec in specs]
+
     @model_validator(mode="after")
     def _check(self):
         if self.rates_per_s and self.rate_multipliers:
@@ -74,13 +90,6 @@ class SweepSpec(Config):
             )
         if min(self.replicas) < 1:
             raise ValueError("replicas must be >= 1")
-        from driftsched.sim.correctors import CORRECTORS
-        from driftsched.sim.policies import POLICIES
-
-        for name in self.policies:
-            POLICIES.check(name)
-        for name in self.correctors:
-            CORRECTORS.check(name)
         build(SimConfig, self.sim, "sweep sim settings")
         return self
 
@@ -109,9 +118,10 @@ class SweepSpec(Config):
 
 
 def point_key(point: dict) -> str:
+    """The grid point's file name stem (a plugin spec's path and colon made file-safe)."""
     return (
-        f"r{point['rate_per_s']:g}-{point['policy']}-{point['corrector']}-{point['mode']}"
-        f"-x{point['replicas']}-s{point['seed']}"
+        f"r{point['rate_per_s']:g}-{file_safe(point['policy'])}-{file_safe(point['corrector'])}"
+        f"-{point['mode']}-x{point['replicas']}-s{point['seed']}"
     )
 
 

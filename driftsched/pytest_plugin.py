@@ -1,0 +1,26 @@
+"""pytest plugin (entry point ``pytest11``): the fixture ``check_policy``.
+
+    def test_my_policy(check_policy):
+        check_policy("my_package.policies:MyPolicy")   # fails the test with the report
+
+Cheap to load: nothing is imported until the fixture is used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def check_policy():
+    """``check_policy(spec, params=None, examples=40)``: run driftsched's conformance kit on
+    ``spec`` and fail the test with the report (and each failure's shrunk example)."""
+    from driftsched.testing import check_policy as run
+
+    def check(spec, params=None, examples: int = 40):
+        report = run(spec, params, examples=examples)
+        if not report.ok:
+            pytest.fail(str(report), pytrace=False)
+        return report
+
+    return check
