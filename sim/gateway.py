@@ -34,11 +34,13 @@ class Gateway:
         self._admit = hook(policy, "admit")
         self._on_dispatch = hook(policy, "on_dispatch")
         self._on_finish = hook(policy, "on_finish")
-        self._tracks = (
-            self._attach is not None
-        )  # per-tenant counts only for policies that read them
+        # per-tenant counts are kept only for policies that read them
+        self._tracks = self._attach is not None
         self._views: dict[int, RequestView] = {}  # in flight, for on_finish
         self.state: GatewayState | None = None
+        hooked = self._tracks or self._admit or self._on_dispatch or self._on_finish
+        if not hooked and self._observe is not None:  # the built-ins' path: no hook to ask
+            self.next, self.finished = self._next_plain, self._finished_plain
 
     @classmethod
     def from_config(cls, config, truth, extensions: dict | None = None) -> Gateway:
@@ -115,6 +117,17 @@ class Gateway:
             if self._on_finish is not None:
                 self._views[view.index] = view
         return view
+
+    def _next_plain(self, now_s: float) -> RequestView | None:
+        """:meth:`next` for a policy without hooks (bound at init)."""
+        view = self.policy.pop(now_s)
+        if view is not None:
+            self.depth_by_tier[view.tier] -= 1
+        return view
+
+    def _finished_plain(self, adm: Admission, actual_tokens: int, outcome=None) -> None:
+        """:meth:`finished` for a policy without hooks (bound at init)."""
+        self._observe(adm, actual_tokens)
 
     def finished(self, adm: Admission, actual_tokens: int, outcome: Outcome | None = None) -> None:
         """Feed a finished request's true output length back to the corrector and, when the

@@ -64,7 +64,7 @@ class Run:
         self._target_tokens = array("q", self.output_tokens.tobytes())  # compact: 8 B each
         self.prompt_tokens = f["prompt_tokens"].to_numpy(dtype=np.int64)
         self.arrival_s = f["arrival_s"].to_numpy(dtype=np.float64)
-        self._slos = slo_columns(f)
+        self._slos = {c: v for c, v in slo_columns(f).items() if c in f.columns}
         # what each prompt shares with others (the engine reads it only when it caches)
         self._prefixes = prefix_cells(f)
         self._engine_prefixes = self.settings.enable_prefix_caching and self._prefixes is not None
@@ -85,22 +85,18 @@ class Run:
         self.cost = cost_model or CostModel(profile, overheads=config.overheads)
         if hasattr(self.cost, "bind_clock"):  # a cost model that plays back a live clock
             self.cost.bind_clock(lambda: self.env.now)
+        self._outcomes = self.gateway.wants_outcomes
         self.book = RecordBook(n)
         # bound once: called for every request
         self._record_dispatch, self._record_finish = self.book.dispatched, self.book.finished
         self._done_s = self.book.times["done_s"]
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.series, self.corrector_series = SeriesLog(), CorrectorLog()
-        # A replica in the middle of a fast-forwarded run settles its KV pool only at the run's
-        # end: step by step for a router that reads every replica's pool at each dispatch
-        # (``reads_kv``, as least_kv) and for a policy that reads the engines' state (attach).
+        # A replica in a fast-forwarded run settles its KV pool only at the run's end: step by
+        # step for a router that reads the pools (``reads_kv``) or a policy that attaches.
         kv_router = config.replicas > 1 and getattr(self.dispatcher.router, "reads_kv", False)
-        self._fast_forward = (
-            config.fast_forward
-            and self.cost.closed_form_runs
-            and not kv_router
-            and not self.gateway.reads_state
-        )
+        self._fast_forward = config.fast_forward and self.cost.closed_form_runs
+        self._fast_forward = self._fast_forward and not (kv_router or self.gateway.reads_state)
         self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
         self._arrival_wake = self.env.event()  # microbatch: batchers wait on arrivals
@@ -148,7 +144,10 @@ class Run:
             )
             prompt = self.prompt_tokens[rows].tolist()
             max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()
-            ttft_slo, e2e_slo = (self._slos[c][rows].tolist() for c in SLO_COLUMNS)
+            ttft_slo, e2e_slo = (
+                self._slos[c][rows].tolist() if c in self._slos else [math.nan] * len(prompt)
+                for c in SLO_COLUMNS
+            )  # one shared NaN when the trace gives no SLOs
             last = len(arrival_s) - 1
             for k, t_s in enumerate(arrival_s):
                 i = start + k
@@ -306,7 +305,10 @@ class Run:
         self._record_finish(i, now, req.num_output_tokens, req.num_preemptions)
         adm = self.admissions.pop(i)
         gateway, dispatcher = self.gateway, self.dispatcher
-        gateway.report_finish(adm, req.num_output_tokens, self.book, now)
+        if self._outcomes:
+            gateway.report_finish(adm, req.num_output_tokens, self.book, now)
+        else:
+            gateway.finished(adm, req.num_output_tokens)
         state = gateway.corrector_state()
         if state:
             self.corrector_series.record(now, adm.category, state)
@@ -326,7 +328,7 @@ class Run:
         if now < self._next_sample_s:
             return
         self._next_sample_s = now + self._sample_dt_s
-        self.series.append(state_row(now, self.gateway))
+        self.series.append(state_row(now, self.gateway, self.replicas))
 
     def run(self) -> None:
         self.env.process(self.arrivals())

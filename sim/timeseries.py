@@ -12,18 +12,19 @@ import numpy as np
 import pandas as pd
 
 
-def state_row(now_s: float, gateway) -> tuple:
+def state_row(now_s: float, gateway, replicas) -> tuple:
     """One :class:`SeriesLog` row at ``now_s``: the gateway's queue by tier, and the engines'
-    running and waiting requests (summed) and KV utilisation (mean over replicas), read from
-    the gateway's :class:`~driftsched.sim.gatewaystate.GatewayState`."""
-    depth, replicas = gateway.depth_by_tier, gateway.state.replicas
+    running and waiting requests (summed) and KV utilisation (mean over ``replicas``: objects
+    with an ``engine`` and a dispatcher ``slot``)."""
+    depth = gateway.depth_by_tier
     if len(replicas) == 1:  # the common case, without generators
         only = replicas[0]
-        running, waiting, kv = only.running, only.waiting, only.kv_utilisation
+        running, waiting = len(only.engine.running), len(only.engine.waiting)
+        kv = only.slot.kv_utilisation
     else:
-        running = sum(r.running for r in replicas)
-        waiting = sum(r.waiting for r in replicas)
-        kv = sum(r.kv_utilisation for r in replicas) / len(replicas)
+        running = sum(len(r.engine.running) for r in replicas)
+        waiting = sum(len(r.engine.waiting) for r in replicas)
+        kv = sum(r.slot.kv_utilisation for r in replicas) / len(replicas)
     return (now_s, len(gateway), depth["premium"], depth["standard"], depth["batch"],
             running, waiting, kv)  # fmt: skip
 
