@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +74,10 @@ def _run_all(tmp_path: Path, live: bool) -> None:
         pytest.skip(f"the README's examples read ../shared/traces; not found at {SHARED_TRACES}")
     work = tmp_path / "clone"
     work.mkdir()
+    # what of a clone the examples read besides their own outputs: the example plugin package
+    shutil.copytree(
+        REPO / "examples", work / "examples", ignore=shutil.ignore_patterns("*.egg-info")
+    )
     (tmp_path / "shared").symlink_to(SHARED_TRACES.parent)
     env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "120"}
     bindir = str(Path(sys.executable).parent)
