@@ -275,3 +275,46 @@ def test_live_chunked_prefill_replays_step_for_step(live_long_prompts):
     assert row["status"] == "complete" and row["live_finished"] == row["requests"]
     assert row["replay_identical_share"] >= 0.99, row["replay_first_divergence"]
     assert row["replay_e2e_request_error_p99"] <= 0.01
+
+
+@pytest.fixture(scope="session")
+def live_policy_lab(quick_profile, live_engine, live_long_prompts, tmp_path_factory):
+    """The policy laboratory live: the VTC baseline (hooks: on_dispatch/on_finish, gateway
+    state) and the example plugin named by its file spec, with a plugin corrector, on the same
+    engine — the very objects the simulator ran."""
+    from driftsched.validate.runner import ValidateSettings, run
+    from driftsched.validate.scenario import Grid
+
+    from tests.conftest import REPO
+
+    ltwf = REPO / "examples/driftsched-ltwf/driftsched_ltwf/policy.py"
+    raw, _, _ = quick_profile
+    grid = Grid(
+        policies=["vtc", f"{ltwf}:LongestWaitingTenantFirst"],
+        correctors=["tests.test_plugins:HalfCorrector"],
+        modes=["continuous"],
+        loads=[2.0],
+        requests=60,
+        scenarios=2,
+        seed=2,
+        max_concurrency=16,
+    )
+    out = tmp_path_factory.mktemp("validate-policy-lab")
+    settings = ValidateSettings(profile=str(raw / "ci-tiny.json"), grid=grid, timeout_s=300)
+    return run(out, settings, engine=live_engine[2])
+
+
+def test_live_baseline_and_plugin_policies_replay_step_for_step(live_policy_lab):
+    """A baseline with hooks and a plugin policy run live through the same objects, every
+    request finishes, and the replay batches what vLLM batched."""
+    rows = live_policy_lab["scenarios"]
+    assert {r["policy"].rsplit(":", 1)[-1] for r in rows} == {"vtc", "LongestWaitingTenantFirst"}
+    for row in rows:
+        print(
+            f"{row['key']}: replay {row['replay_identical_share']:.4f} of "
+            f"{row['replay_steps_live']} steps identical; raw E2E P50 "
+            f"{row['e2e_p50_rel_error']:.3f}, TTFT P50 {row['ttft_p50_rel_error']:.3f}"
+        )
+        assert row["status"] == "complete" and row["live_finished"] == row["requests"]
+        assert row["replay_identical_share"] >= 0.99, row["replay_first_divergence"]
+        assert row["replay_e2e_request_error_p99"] <= 0.01
