@@ -1,4 +1,5 @@
-"""pytest plugin (entry point ``pytest11``): the fixture ``check_policy``.
+"""pytest plugin (entry point ``pytest11``): the fixtures ``check_policy`` and
+``check_corrector``.
 
     def test_my_policy(check_policy):
         check_policy("my_package.policies:MyPolicy")   # fails the test with the report
@@ -16,6 +17,21 @@ def check_policy():
     """``check_policy(spec, params=None, examples=40)``: run driftsched's conformance kit on
     ``spec`` and fail the test with the report (and each failure's shrunk example)."""
     from driftsched.testing import check_policy as run
+
+    def check(spec, params=None, examples: int = 40):
+        report = run(spec, params, examples=examples)
+        if not report.ok:
+            pytest.fail(str(report), pytrace=False)
+        return report
+
+    return check
+
+
+@pytest.fixture
+def check_corrector():
+    """``check_corrector(spec, params=None, examples=40)``: run driftsched's corrector
+    properties on ``spec`` and fail the test with the report."""
+    from driftsched.testing import check_corrector as run
 
     def check(spec, params=None, examples: int = 40):
         report = run(spec, params, examples=examples)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from driftsched.sim.correctors import CORRECTORS
+from driftsched.sim.estimatorview import EstimatorViewConfig
 from driftsched.sim.jobclass import JobClassConfig
 from driftsched.sim.policies import POLICIES
 from driftsched.sim.profile import DEFAULT_PROFILE
@@ -49,6 +50,11 @@ class SimConfig(Config):
         default_factory=dict, description="overrides of the profile's engine settings"
     )
     job_classes: JobClassConfig = Field(default_factory=JobClassConfig)
+    estimator_view: EstimatorViewConfig = Field(
+        default_factory=EstimatorViewConfig,
+        description="what the corrector counts in (tokens|words) and how often its category "
+        "is wrong: the study's with-split variant (sim/estimatorview.py)",
+    )
     horizon_s: float | None = Field(None, gt=0, description="stop here; later work unfinished")
     engine_impl: Literal["fast", "reference"] = Field(
         "fast", description="fast (event bookkeeping) or reference (literal per-request loop)"

@@ -30,6 +30,7 @@ class Gateway:
         # a corrector needs only estimate(); observe() and state() are optional
         self._observe = getattr(corrector, "observe", None)
         self.corrector_state = getattr(corrector, "state", None) or dict
+        self._distribution = getattr(corrector, "distribution", None)
         self._attach = hook(policy, "attach")
         self._admit = hook(policy, "admit")
         self._on_dispatch = hook(policy, "on_dispatch")
@@ -43,24 +44,32 @@ class Gateway:
             self.next, self.finished = self._next_plain, self._finished_plain
 
     @classmethod
-    def from_config(cls, config, truth, extensions: dict | None = None) -> Gateway:
+    def from_config(cls, config, truth, extensions: dict | None = None, categories=None) -> Gateway:
         """The gateway a :class:`~driftsched.sim.config.SimConfig` describes; ``truth`` (trace
         row -> true output tokens) is handed to the oracle corrector only. ``extensions``
         (``policy``/``corrector``: a class or instance) replaces the config's spec with that
-        object (the Python API's way to run an object that is not importable by name)."""
+        object (the Python API's way to run an object that is not importable by name).
+        ``categories`` (each trace row's true category) is needed when the config's
+        ``estimator_view`` is active: the corrector is then wrapped in an
+        :class:`~driftsched.sim.estimatorview.EstimatorView`."""
         from driftsched.sim.correctors import make_corrector
         from driftsched.sim.policies import make_policy
 
         ext = extensions or {}
-        return cls(
-            make_policy(ext.get("policy", config.policy), config.policy_params),
-            make_corrector(
-                ext.get("corrector", config.corrector),
-                config.corrector_params,
-                truth=lambda i: int(truth[i]),
-            ),
-            config.job_classes,
+        corrector = make_corrector(
+            ext.get("corrector", config.corrector),
+            config.corrector_params,
+            truth=lambda i: int(truth[i]),
         )
+        view = config.estimator_view
+        if view.active:
+            from driftsched.sim.estimatorview import EstimatorView
+
+            if categories is None:
+                raise ValueError("an active estimator_view needs the trace's categories")
+            corrector = EstimatorView(corrector, view, categories)
+        policy = make_policy(ext.get("policy", config.policy), config.policy_params)
+        return cls(policy, corrector, config.job_classes)
 
     def attach(self, slots) -> None:
         """Bind the replicas (the dispatcher's slots) and hand a policy that asks for it the
@@ -88,9 +97,11 @@ class Gateway:
         if estimate < 1:
             name = getattr(self.corrector, "name", type(self.corrector).__name__)
             raise ValueError(f"corrector {name} estimated {estimate} < 1 tokens")
-        view = RequestView(  # the admission's fields, in order, then the gateway's
-            *adm, estimate, self.job_classes.classify(adm.prompt_tokens, estimate), self._seq
-        )
+        est_class = self.job_classes.classify(adm.prompt_tokens, estimate)
+        if self._distribution is None:  # the admission's fields, in order, then the gateway's
+            view = RequestView(*adm, estimate, est_class, self._seq)
+        else:
+            view = RequestView(*adm, estimate, est_class, self._seq, self._distribution(adm))
         self._seq += 1
         if self._admit is not None:
             reason = self._admit(view, now_s)

@@ -63,7 +63,9 @@ def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
         float(done["output_tokens"].sum() / span) if span and span > 0 else float("nan")
     )
     admitted = rec[rec["est_class"].notna()]  # requests that reached the gateway
-    err = (admitted["estimate_tokens"] - admitted["output_tokens"]).to_numpy(dtype=float)
+    # in the unit the estimator counted in: words when it saw words (the estimator view)
+    truth = "observed_length" if "observed_length" in rec.columns else "output_tokens"
+    err = (admitted["estimate_tokens"] - admitted[truth]).to_numpy(dtype=float)
     out["est_mae_tokens"] = float(np.abs(err).mean()) if err.size else float("nan")
     out["est_rmse_tokens"] = float(np.sqrt((err**2).mean())) if err.size else float("nan")
     out["est_bias_tokens"] = float(err.mean()) if err.size else float("nan")

@@ -62,6 +62,9 @@ class RequestView(NamedTuple):
     estimate_tokens: int  # the drift corrector's output-length estimate at admission
     est_class: str  # job class under the estimate: short | medium | long
     seq: int  # admission order within the gateway (ties are broken by it)
+    #: the corrector's length distribution (``mean``, ``quantile(q)``, ``cvar(alpha)``:
+    #: :mod:`driftsched.sim.correctors.distribution`), or None when it offers none
+    estimate_dist: object = None
 
     @property
     def budget_tokens(self) -> int:

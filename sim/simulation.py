@@ -24,6 +24,7 @@ from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import CostModel
 from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, ReplicaSlot
 from driftsched.sim.engine import Engine, EngineRequest
+from driftsched.sim.estimatorview import with_view_columns
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import cache_stats, prefix_at, prefix_cells
 from driftsched.sim.profile import Profile, load_profile
@@ -69,7 +70,8 @@ class Run:
         self._prefixes = prefix_cells(f)
         self._engine_prefixes = self.settings.enable_prefix_caching and self._prefixes is not None
         self._parsed = (-1, None)  # the last request's parsed prefix: router, then engine
-        self.gateway = Gateway.from_config(config, self.output_tokens, extensions)
+        cats = f["category"].to_numpy()
+        self.gateway = Gateway.from_config(config, self.output_tokens, extensions, cats)
         self.env = simpy.Environment()
         engine_cls = ENGINES[config.engine_impl]
         self.replicas = [
@@ -343,13 +345,11 @@ class Run:
 
     def records(self) -> pd.DataFrame:
         """The run's records table (see :mod:`driftsched.sim.records`)."""
-        return self.book.frame(
-            self.frame,
-            self.arrival_s,
-            self.prompt_tokens,
-            self.output_tokens,
-            self.config.job_classes,
+        f, out = self.frame, self.output_tokens
+        records = self.book.frame(
+            f, self.arrival_s, self.prompt_tokens, out, self.config.job_classes
         )
+        return with_view_columns(records, self.gateway.corrector, out)
 
 
 def _by_index(req: EngineRequest) -> int:

@@ -34,6 +34,7 @@ import pandas as pd
 from driftsched.calibrate.profiler import shape_row
 from driftsched.sim.config import SimConfig
 from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
+from driftsched.sim.estimatorview import with_view_columns
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import prefix_at, prefix_cells
 from driftsched.sim.records import RecordBook
@@ -106,7 +107,7 @@ class LiveGateway:
         self.cols = {
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
-        self.gateway = Gateway.from_config(config, self.output)
+        self.gateway = Gateway.from_config(config, self.output, categories=f["category"].to_numpy())
         # the engine's running/waiting queues and KV pool, where it exposes them (policies
         # that attach read them; see calibrate.vllm_engine.InstrumentedEngine)
         self.slot = ReplicaSlot(
@@ -270,9 +271,10 @@ class LiveGateway:
         return len(done)
 
     def _records(self) -> pd.DataFrame:
-        return self.book.frame(
+        records = self.book.frame(
             self.frame, self.arrival_s, self.prompt, self.output, self.config.job_classes
         )
+        return with_view_columns(records, self.gateway.corrector, self.output)
 
     def _extra(self) -> dict:
         lag = (self.admit_s - self.arrival_s)[~np.isnan(self.admit_s)]

@@ -65,7 +65,9 @@ def paper(
     from driftsched.ground.folder import run_folder
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES
-    from driftsched.sim.studies.paper import PaperSettings, reproduce
+    from driftsched.sim.studies.paper import STUDY, PaperSettings, reproduce
+
+    STUDY_MAE = STUDY["est_mae_change"]
 
     sim = sim_config(sets, mode="microbatch", batch_size=32, batch_wait_s=0.010, profile=profile)
     settings = build(
@@ -82,6 +84,8 @@ def paper(
     )
     profile_note(sim)
     total = len(settings.seeds) * len(settings.policies) * len(settings.correctors)
+    if settings.variants:  # three more views, none and ewma each
+        total += 3 * len(settings.seeds) * len(settings.policies) * 2
     with progress_bar() as bar:
         task = bar.add_task("simulating", total=total)
         result = reproduce(
@@ -96,6 +100,20 @@ def paper(
             f"per scheduler, mean over seeds {settings.seeds} (all columns in paper_table.csv)",
         )
     )
+    variants = result.variants()
+    if variants is not None:
+        from driftsched.sim.studies.paper import fmt
+
+        shown = variants.drop(columns="study_est_mae_change")
+        for col in ("est_mae_change", "est_rmse_change"):
+            shown[col] = shown[col].map(fmt)
+        console.print(
+            table(
+                shown,
+                "the study's two estimator variants and each mechanism alone: estimate error, "
+                f"ewma vs none (study: {STUDY_MAE:+.1%}; docs/paper.md)",
+            )
+        )
     oracle_note(settings.correctors)
     console.print(result.accounting_line(), soft_wrap=True)
     with run_folder(output):
@@ -260,5 +278,82 @@ def report(
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 
+def drift_bench(
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path(
+        "out/drift-bench"
+    ),
+    scenarios: Annotated[
+        str, typer.Option(help="'all' (every registered drift scenario) or a comma list")
+    ] = "all",
+    correctors: Annotated[str, typer.Option(help="'all' (every built-in) or a comma list")] = "all",
+    base: Annotated[
+        str, typer.Option(help="generator to drift (poisson, driftsched-paper) or a trace file")
+    ] = "poisson",
+    requests: Annotated[int, typer.Option(help="requests in the base trace")] = 4000,
+    rate: Annotated[float, typer.Option(help="the base generator's arrival rate, req/s")] = 2.3,
+    seed: Annotated[int, typer.Option(help="seed of the base trace and the scenarios")] = 0,
+    caps: Annotated[
+        str, typer.Option(help="max_tokens: 'room' (what the context leaves) or 'trace'")
+    ] = "room",
+    profile: ProfileOpt = None,
+    workers: Annotated[int, typer.Option(help="processes")] = 2,
+    plots: Annotated[bool, typer.Option(help="write the error-over-time figures")] = True,
+) -> None:
+    """Every length estimator under every drift scenario: error, order (Kendall tau), time to
+    recover, and the latency effect under sjf and vtc (docs/correctors.md)."""
+    from driftsched.ground.config import build
+    from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.studies.driftbench import DriftBenchSettings, run_drift_bench
+    from driftsched.traces.scenarios import SCENARIOS
+
+    fields = {
+        "scenarios": SCENARIOS.parse(scenarios),
+        "correctors": CORRECTORS.parse(correctors),
+        "base": base,
+        "requests": requests,
+        "rate_per_s": rate,
+        "seed": seed,
+        "caps": caps,
+    }
+    if profile is not None:
+        fields["profile"] = str(profile)
+    settings = build(DriftBenchSettings, fields, "drift-bench settings")
+    profile_note(settings.profile)
+    total = len(settings.scenarios) * len(settings.correctors)
+    with progress_bar() as bar:
+        task = bar.add_task("scenario x corrector", total=total)
+        bench = run_drift_bench(
+            settings, workers=workers, progress=lambda k, n: bar.update(task, completed=k)
+        )
+    t = bench.table
+    shown = t[["scenario", "corrector", "mae_tokens", "bias_tokens", "kendall_tau",
+               "class_agreement", "recovery_s", "sjf_e2e_mean_s", "vtc_e2e_mean_s"]]  # fmt: skip
+    console.print(table(shown, "every corrector x scenario (all columns in drift_bench.csv)"))
+    console.print(table(bench.winners(), "which corrector wins where (oracle excluded)"))
+    oracle_note(settings.correctors)
+    finished, rejected = int(t["finished"].sum()), int(t["rejected"].sum())
+    unfinished = int(t["requests"].sum()) - finished - rejected
+    console.print(
+        f"{len(t)} scenario x corrector cells (x 2 policies): under sjf "
+        f"{finished:,} requests finished, {rejected} rejected, {unfinished} unfinished. "
+        "recovery_s: NaN = never back within tolerance, or no single change (stationary, "
+        "oscillation)",
+        soft_wrap=True,
+    )
+    with run_folder(output):
+        written = bench.write(output)
+        if plots:
+            written += bench.plot(output)
+    console.print(f"wrote {len(written)} files to {output}/ — {bench.note}", soft_wrap=True)
+
+
 #: the top-level study commands, as ``driftsched <name>``
-COMMANDS = {"paper": paper, "sweep": sweep, "capacity": capacity, "report": report}
+COMMANDS = {
+    "paper": paper,
+    "sweep": sweep,
+    "capacity": capacity,
+    "report": report,
+    "drift-bench": drift_bench,
+}

@@ -42,6 +42,7 @@ class CheckReport:
     spec: str
     results: list[PropertyResult] = field(default_factory=list)
     examples: int = 0
+    kind: str = "policy"
 
     @property
     def ok(self) -> bool:
@@ -53,7 +54,7 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         """The report as text: a line per property, then each failure's shrunk example."""
-        out = [f"policy {self.spec}: {self.examples} examples per property"]
+        out = [f"{self.kind} {self.spec}: {self.examples} examples per property"]
         for r in self.results:
             out.append(f"  {'pass' if r.passed else 'FAIL'}  {r.name}: {r.doc}")
         for r in self.failed:

@@ -9,9 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from driftsched.sim.correctors.base import Corrector, StaticParams, not_a_corrector
+from driftsched.sim.correctors.distribution import Histogram, LengthDistribution, LogNormal
 from driftsched.sim.correctors.ewma import EwmaCorrector
+from driftsched.sim.correctors.ewma_tenant import EwmaTenantCorrector
+from driftsched.sim.correctors.heuristics import InputRatioCorrector, MaxTokensCorrector
+from driftsched.sim.correctors.lognormal import LogNormalCorrector
 from driftsched.sim.correctors.none import StaticCorrector
 from driftsched.sim.correctors.oracle import OracleCorrector
+from driftsched.sim.correctors.quantile import QuantileCorrector
+from driftsched.sim.correctors.regression import RegressionCorrector
 from driftsched.sim.policies.base import NoParams
 
 from driftsched.ground.config import build
@@ -24,6 +30,13 @@ CORRECTORS: Registry[type[Corrector]] = Registry(
         "none": StaticCorrector,
         "ewma": EwmaCorrector,
         "oracle": OracleCorrector,
+        # the field's estimators (docs/correctors.md says where each comes from)
+        "ewma_tenant": EwmaTenantCorrector,
+        "quantile": QuantileCorrector,
+        "lognormal": LogNormalCorrector,
+        "regression": RegressionCorrector,
+        "max_tokens": MaxTokensCorrector,
+        "input_ratio": InputRatioCorrector,
     },
     group="driftsched.correctors",
     accepts=not_a_corrector,
@@ -70,4 +83,14 @@ def is_oracle(spec) -> bool:
     return bool(getattr(obj, "is_oracle", False))
 
 
-__all__ = ["CORRECTORS", "ORACLE_NOTE", "Corrector", "StaticParams", "is_oracle", "make_corrector"]
+__all__ = [
+    "CORRECTORS",
+    "ORACLE_NOTE",
+    "Corrector",
+    "Histogram",
+    "LengthDistribution",
+    "LogNormal",
+    "StaticParams",
+    "is_oracle",
+    "make_corrector",
+]

@@ -22,6 +22,7 @@ from driftsched.sim.policies.priority import PriorityPolicy
 from driftsched.sim.policies.qos_adaptive import QosAdaptivePolicy
 from driftsched.sim.policies.sjf import SjfPolicy
 from driftsched.sim.policies.sjf_aging import SjfAgingPolicy
+from driftsched.sim.policies.sjf_tail import SjfTailPolicy
 from driftsched.sim.policies.vtc import VtcPolicy
 from driftsched.sim.policies.weighted import WeightedPolicy
 
@@ -45,6 +46,8 @@ POLICIES: Registry[type[Policy]] = Registry(
         "hrrn": HrrnPolicy,
         "bands": BandsPolicy,
         "qos_adaptive": QosAdaptivePolicy,
+        # uses the corrector's length distribution when there is one (docs/correctors.md)
+        "sjf_tail": SjfTailPolicy,
     },
     group="driftsched.policies",
     accepts=not_a_policy,

@@ -23,8 +23,9 @@ from driftsched.sim.policies import STUDY_POLICIES
 from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
 from driftsched.sim.result import SimResult, write_csv
 from driftsched.sim.simulation import simulate
-from driftsched.sim.studies import plots
-from driftsched.sim.studies.compare import TABLE_COLUMNS, to_markdown
+from driftsched.sim.studies import plots, variants
+from driftsched.sim.studies.compare import TABLE_COLUMNS
+from driftsched.sim.studies.paper_report import fmt, markdown
 from driftsched.traces.paper import PaperConfig, generate_paper
 from pydantic import Field, field_validator
 
@@ -90,6 +91,18 @@ class PaperSettings(Config):
         default_factory=lambda: SimConfig(mode="microbatch", batch_size=32, batch_wait_s=0.010),
         description="the simulation every run shares (policy/corrector are set per run)",
     )
+    variants: bool = Field(
+        True,
+        description="also run the study's two estimator variants and each mechanism alone "
+        "(none vs ewma, every policy, every seed): the estimate-error headline per variant",
+    )
+    split_confusion: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="with-split: share of requests the keyword classifier gives a wrong "
+        "category (the study does not report its accuracy; docs/paper.md shows the range)",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -116,12 +129,23 @@ class PaperResult:
     runs: pd.DataFrame  # one row per (seed, policy, corrector): overall summary + stress phase
     tiers: pd.DataFrame  # one row per (seed, policy, corrector, tier)
     kept: dict[tuple[str, str], SimResult] = field(default_factory=dict)
+    #: one row per (variant, seed, policy, corrector): the estimate error under each view
+    variant_runs: pd.DataFrame | None = None
 
     def accounting_line(self) -> str:
-        """Where the requests of every run went, summed (one line)."""
+        """Where the requests of every run went, summed (one line), then the variants' runs."""
         from driftsched.sim.result import accounting_line, summed_accounting
 
-        return accounting_line(summed_accounting(self.runs), runs=len(self.runs))
+        line = accounting_line(summed_accounting(self.runs), runs=len(self.runs))
+        extra = self.variant_runs
+        if extra is not None:
+            extra = extra[~extra["reused"].astype(bool)]
+            n, done = int(extra["requests"].sum()), int(extra["finished"].sum())
+            line += (
+                f"; estimator variants: {n:,} requests over {len(extra)} more runs — "
+                f"{done:,} finished, {n - done:,} not"
+            )
+        return line
 
     def cost_model_note(self) -> str:
         """Which cost model the reproduction rests on, prior or measured."""
@@ -169,6 +193,12 @@ class PaperResult:
             "claims": rows,
             "details": ours["details"],
         }
+
+    def variants(self) -> pd.DataFrame | None:
+        """The estimate error per estimator variant (:func:`variants.table`), or None."""
+        if self.variant_runs is None:
+            return None
+        return variants.table(self.variant_runs, self.settings.split_confusion)
 
     # -- figures -----------------------------------------------------------------------------
     def claims(self) -> pd.DataFrame:
@@ -220,10 +250,13 @@ class PaperResult:
             write_csv(tiers, out / "paper_tiers.csv"),
             write_csv(self.runs, out / "paper_runs.csv"),
             write_json(out / "paper_deltas.json", deltas, sort_keys=True),
-            write_text(out / "paper.md", markdown(deltas, table, tiers) + "\n"),
+            write_text(out / "paper.md", markdown(deltas, table, tiers, self.variants()) + "\n"),
             plots.save(self.plot_cdf(), out / "paper_cdf.png", f"seed {seeds[:1]} · {note}"),
             plots.save(self.plot_tiers(), out / "paper_tiers.png", f"seeds {seeds} · {note}"),
         ]
+        variants = self.variants()
+        if variants is not None:
+            written.append(write_csv(variants, out / "paper_variants.csv"))
         bias = self.plot_bias()
         if bias is not None:
             written.append(plots.save(bias, out / "paper_bias.png", f"seed {seeds[:1]} · {note}"))
@@ -262,7 +295,10 @@ def reproduce(
     prov = profile.provenance
     meta = {"name": profile.name, "kind": profile.kind, "hardware": prov.hardware}
     meta["model"] = prov.model
-    return PaperResult(settings, meta, pd.DataFrame(runs), pd.DataFrame(tiers), kept)
+    result = PaperResult(settings, meta, pd.DataFrame(runs), pd.DataFrame(tiers), kept)
+    if settings.variants:
+        result.variant_runs = variants.run(settings, profile, pd.DataFrame(runs), progress)
+    return result
 
 
 def workload(settings: PaperSettings, seed: int) -> PaperConfig:
@@ -326,42 +362,6 @@ def headline(table: pd.DataFrame) -> dict:
             out["details"]["calibration_effect_e2e_p50"] = cal
             out["scheduler_matters_more_than_calibration"] = bool(best > cal)
     return out
-
-
-def markdown(deltas: dict, table: pd.DataFrame, tiers: pd.DataFrame) -> str:
-    """The report: headline claims side by side, then the per-scheduler and per-tier tables."""
-    prof = deltas["profile"]
-    s = deltas["settings"]
-    lines = [
-        "# The DriftSched study, reproduced in simulation",
-        "",
-        f"Workload `driftsched-paper`, {s['requests']} requests, seeds {s['seeds']}"
-        + (f", gaps x{s['gap_scale']:g}" if s["gap_scale"] != 1 else "")
-        + "; "
-        f"{s['sim']['mode']} dispatch (B={s['sim']['batch_size']}, "
-        f"wait {s['sim']['batch_wait_s'] * 1000:g} ms); profile `{prof['name']}` "
-        f"({prof['kind']}: {prof['hardware']}, {prof['model']}).",
-        "",
-        "| claim | study | driftsched (mean) | per seed | stress phase only |",
-        "|---|---|---|---|---|",
-    ]
-    for row in deltas["claims"]:
-        lines.append(
-            f"| {row['meaning']} | {fmt(row['study'])} | {fmt(row['driftsched'])} | "
-            f"{', '.join(fmt(v) for v in row['by_seed'])} | {fmt(row['stress_phase_only'])} |"
-        )
-    lines += ["", "## Per scheduler (mean over seeds)", "", to_markdown(table), ""]
-    lines += ["## Per tier (mean over seeds)", "", to_markdown(tiers)]
-    return "\n".join(lines)
-
-
-def fmt(v) -> str:
-    """A delta as a signed percentage, a claim as yes/no."""
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "n/a"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return f"{v * 100:+.1f}%"
 
 
 def _change(new: float | None, old: float | None) -> float | None:
