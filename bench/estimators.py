@@ -40,8 +40,19 @@ def admissions(n: int, seed: int = 0) -> tuple[list[Admission], np.ndarray]:
     out = np.maximum(1, np.rint((40 + 80 * cat) * np.exp(0.6 * rng.standard_normal(n))))
     nan = float("nan")
     adms = [
-        Admission(i, "", float(i), f"t{tenant[i]}", TIERS[tier[i]], int(tier[i]) + 1,
-                  CATEGORIES[cat[i]], int(prompt[i]), 2048, nan, nan)  # fmt: skip
+        Admission(
+            i,
+            "",
+            float(i),
+            f"t{tenant[i]}",
+            TIERS[tier[i]],
+            int(tier[i]) + 1,
+            CATEGORIES[cat[i]],
+            int(prompt[i]),
+            2048,
+            nan,
+            nan,
+        )  # fmt: skip
         for i in range(n)
     ]
     return adms, out.astype(int)
