@@ -242,18 +242,23 @@ def test_a_bad_scenario_parameter_is_one_line(base):
 
 
 # -- the drift bench ---------------------------------------------------------------------------
-def test_recovery_is_the_time_until_the_rolling_bias_is_within_tolerance():
+def test_recovery_is_the_time_until_the_bias_is_back_to_its_level_before_the_change():
     import pandas as pd
 
     t = np.arange(400.0)
     true = np.full(400, 100)
-    est = np.where(t < 200, 100, np.where(t < 260, 160, 104))
+    # biased +20% before the change, +80% for 60 requests after it, then +24%
+    est = np.where(t < 200, 120, np.where(t < 260, 180, 124))
     rec = pd.DataFrame({"arrival_s": t, "estimate_tokens": est, "output_tokens": true})
-    # a window of 20 holding k requests still off by 60 (the rest off by 4) has relative bias
-    # (56k + 80) / 2000 <= 0.1 for k <= 2: the first such window ends 77 requests in
+    # a window of 20 holding k requests still off by 80 (the rest by 24) has relative bias
+    # (56k + 480) / 2000; within 0.1 of the level 0.2 for k <= 2: the first such window ends
+    # 77 requests in, and every later one is inside too (it holds: that is the recovery)
     assert recovery_s(rec, 200.0, window=20, tolerance=0.1) == pytest.approx(77.0)
-    biased = rec.assign(estimate_tokens=200)
-    assert math.isnan(recovery_s(biased, 200.0, window=20, tolerance=0.1))
+    blip = rec.assign(estimate_tokens=np.where((t >= 200) & (t < 300) & (t % 50 != 0), 180, 124))
+    blip.loc[t < 200, "estimate_tokens"] = 120  # one request per 50 on target: no recovery yet
+    assert recovery_s(blip, 200.0, window=20, tolerance=0.1) > 100
+    static = rec.assign(estimate_tokens=np.where(t < 200, 120, 200))  # the change stays
+    assert math.isnan(recovery_s(static, 200.0, window=20, tolerance=0.1))
 
 
 def test_the_drift_bench_ranks_estimators_and_is_deterministic():
