@@ -353,3 +353,24 @@ def test_the_paper_reports_both_variants_and_each_mechanism():
     assert v.loc["with-split", "length_unit"] == "words"
     assert v.loc["with-split", "category_confusion"] == 0.25
     assert "estimator variants" in result.accounting_line()
+
+
+def test_a_drift_scenario_applies_to_an_imported_real_trace(shared_traces, tmp_path):
+    """The Azure 2023 conversation trace, imported, then a model upgrade from its midpoint:
+    later outputs x1.4 (some clipped to the context), earlier ones untouched; the drift bench
+    takes the trace file as its base."""
+    from driftsched.traces.importers import import_trace
+
+    azure = import_trace("azure", shared_traces / "azure_2023/AzureLLMInferenceTrace_conv.csv")
+    up = apply_scenario(azure, "model_upgrade", max_total_tokens=8192)
+    late = azure.frame["arrival_s"] >= up.meta["drift_scenario"]["change_s"]
+    ratio = up.frame.loc[late, "output_tokens"].sum() / azure.frame.loc[late, "output_tokens"].sum()
+    assert 1.3 < ratio <= 1.4
+    assert up.frame.loc[~late, "output_tokens"].equals(azure.frame.loc[~late, "output_tokens"])
+    path = azure.write(tmp_path / "azure.parquet")
+    s = DriftBenchSettings(
+        base=str(path), requests=600, scenarios=["step"], correctors=["none", "ewma"],
+        oversize="drop",
+    )  # fmt: skip
+    table = run_drift_bench(s).table  # the rows longer than the 2,048-token context dropped
+    assert (table["finished"] == table["requests"]).all() and (table["requests"] < 600).all()

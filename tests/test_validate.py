@@ -322,3 +322,23 @@ def test_the_report_says_when_the_engine_does_not_run_as_profiled(tmp_path):
     report, _ = run_fake(tmp_path / "b", clock=clock, engine=engine2, scenarios=1)
     assert report["environment_differs_from_profile"] == {}
     assert "Engine environment as profiled" in markdown(report)
+
+
+def test_live_validation_runs_the_estimator_view_like_the_simulator(tmp_path):
+    """The study's with-split view (words, confused categories) wraps the live gateway's
+    corrector as the simulator's: the same extra record columns, the same values."""
+    import pandas as pd
+    from driftsched.sim.estimatorview import EstimatorViewConfig
+
+    clock = FakeClock()
+    s = settings(correctors=["ewma"], scenarios=1).model_copy(
+        update={"estimator_view": EstimatorViewConfig(length_unit="words", category_confusion=0.3)}
+    )
+    report = run(tmp_path, s, engine_factory=lambda a, p: FakeLiveEngine(clock), clock=clock,
+                 sleep=clock.sleep)  # fmt: skip
+    (row,) = report["scenarios"]
+    assert row["live_finished"] == row["requests"] and row["replay_identical_share"] == 1.0
+    folder = tmp_path / "scenarios" / row["key"]
+    live, sim = pd.read_parquet(folder / "live.parquet"), pd.read_parquet(folder / "sim.parquet")
+    for col in ("observed_length", "classified_category"):
+        assert live[col].astype(str).tolist() == sim[col].astype(str).tolist()

@@ -3,10 +3,11 @@ two of them, of who sends what) that give a length estimator something specific 
 
 Every scenario applies to any trace — a generator's or an imported real one — and changes it
 from its *change point* on: ``at`` (default 0.5) of the way through the trace's arrival span.
-Lengths are multiplied, rounded, and clipped to ``[1, room]`` where ``room`` is what the
-context leaves after the prompt (``max_total_tokens - prompt_tokens``), so a drifted trace
-still runs on the same engine; a request's ``max_tokens`` is raised to its new length if it
-fell below (a client cap is never below what is generated).
+Changed lengths are multiplied, rounded, and clipped to ``[1, room]`` where ``room`` is what
+the context leaves after the prompt (``max_total_tokens - prompt_tokens``), so a drifted trace
+still runs on the same engine (requests the scenario leaves alone are left as they are); a
+request's ``max_tokens`` is raised to its new length if it fell below (a client cap is never
+below what is generated).
 
 =================  =============================================================================
 ``stationary``     nothing changes: the control (does the estimator converge, and to what?)
@@ -102,12 +103,14 @@ def _position(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _scale(frame: pd.DataFrame, m: np.ndarray, p: ScenarioParams) -> pd.DataFrame:
-    """Outputs x ``m``, rounded, clipped to [1, the context's room]; caps raised to fit."""
+    """Outputs x ``m``, rounded and clipped to [1, the context's room] where ``m`` != 1 (the
+    rest untouched); caps raised to fit."""
     out = frame.copy()
     prompt = out["prompt_tokens"].to_numpy(dtype=np.int64)
     room = np.maximum(1, p.max_total_tokens - prompt)
-    tokens = np.rint(out["output_tokens"].to_numpy(dtype=float) * m).astype(np.int64)
-    tokens = np.clip(tokens, 1, room)
+    before = out["output_tokens"].to_numpy(dtype=np.int64)
+    scaled = np.clip(np.rint(before * m).astype(np.int64), 1, room)
+    tokens = np.where(np.asarray(m) != 1.0, scaled, before)
     out["output_tokens"] = tokens
     out["max_tokens"] = np.maximum(out["max_tokens"].to_numpy(dtype=np.int64), tokens)
     return out
@@ -165,7 +168,7 @@ def _mix_shift(frame, p: ShareParams, rng):
         values = out[col].astype(str if col == "category" else np.int64).to_numpy(copy=True)
         values[chosen] = values[source]
         out[col] = values
-    return _scale(out, np.ones(len(out)), p)  # clip to the room (prompt moved with its output)
+    return out  # each moved prompt travels with its own output: it fits as it did
 
 
 def _new_tenant(frame, p: NewTenantParams, rng):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from driftsched.sim.config import SimConfig
+from driftsched.sim.estimatorview import EstimatorViewConfig
 from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.result import write_parquet
 from driftsched.sim.simulation import simulate
@@ -55,6 +56,11 @@ def check_gates(
 class ValidateSettings(Config):
     profile: str = Field(description="measured profile of the engine that will run live")
     grid: Grid = Field(default_factory=Grid)
+    estimator_view: EstimatorViewConfig = Field(
+        default_factory=EstimatorViewConfig,
+        description="what the corrector counts in and how often its category is wrong, live "
+        "and simulated alike (sim/estimatorview.py)",
+    )
     timeout_s: float = Field(900.0, gt=0, description="per-scenario wall-clock limit")
     repeat_live: bool = Field(
         False,
@@ -284,6 +290,7 @@ def _one(
             **({"num_gpu_blocks": blocks} if blocks else {}),
             **({"enable_prefix_caching": True} if settings.prefix_caching else {}),
         },
+        estimator_view=settings.estimator_view,
     )
     kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
     live = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()

@@ -57,6 +57,13 @@ def paper(
     gap_scale: Annotated[
         float, typer.Option(help="multiply the inter-arrival gaps (>1 = lighter load)")
     ] = 1.0,
+    variants: Annotated[
+        bool,
+        typer.Option(
+            help="also run the study's two estimator variants (words, classified "
+            "category; 90 more runs)"
+        ),
+    ] = True,
     sets: Sets = None,
 ) -> None:
     """Reproduce the DriftSched study in simulation, side by side with its reported results."""
@@ -78,6 +85,7 @@ def paper(
             "policies": POLICIES.parse(policies),
             "correctors": CORRECTORS.parse(correctors),
             "gap_scale": gap_scale,
+            "variants": variants,
             "sim": sim,
         },
         "paper settings",
@@ -335,9 +343,11 @@ def drift_bench(
     oracle_note(settings.correctors)
     finished, rejected = int(t["finished"].sum()), int(t["rejected"].sum())
     unfinished = int(t["requests"].sum()) - finished - rejected
+    dropped = int(t["dropped"].sum())
     console.print(
         f"{len(t)} scenario x corrector cells (x 2 policies): under sjf "
-        f"{finished:,} requests finished, {rejected} rejected, {unfinished} unfinished. "
+        f"{finished:,} requests finished, {rejected} rejected, {unfinished} unfinished, "
+        f"{dropped:,} dropped before the run (longer than the profile's context). "
         "recovery_s: NaN = never back within tolerance, or no single change (stationary, "
         "oscillation)",
         soft_wrap=True,

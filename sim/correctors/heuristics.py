@@ -18,6 +18,8 @@ from pydantic import Field
 
 
 class MaxTokensCorrector(Corrector):
+    """``max_tokens``: the client's cap is the estimate (the static one without a cap)."""
+
     name = "max_tokens"
 
     def estimate(self, req: Admission) -> int:
@@ -29,6 +31,9 @@ class InputRatioParams(StaticParams):
 
 
 class InputRatioCorrector(Corrector):
+    """``input_ratio``: ``ratio x prompt_tokens`` (1.5, llm-d's assumption), capped by
+    ``max_tokens``."""
+
     name = "input_ratio"
     Params = InputRatioParams
 

@@ -74,6 +74,11 @@ class DriftBenchSettings(Config):
     max_concurrency: int = Field(
         16, ge=1, description="in flight per replica: the gateway queue forms"
     )
+    oversize: Literal["error", "drop"] = Field(
+        "error",
+        description="requests longer than the profile's context: refuse, or drop them "
+        "(counted in the accounting) — a real trace's base may hold some",
+    )
     windows: int = Field(20, ge=2)
     recovery_window: int = Field(100, ge=10)
     recovery_tolerance: float = Field(0.1, gt=0)
@@ -184,6 +189,7 @@ def _one(args) -> tuple[dict, pd.DataFrame, str]:
             corrector=corrector,
             profile=s.profile,
             max_concurrency=s.max_concurrency,
+            oversize=s.oversize,
         )
         note = res.cost_model_note()
         rec = res.records
@@ -220,6 +226,7 @@ def _one(args) -> tuple[dict, pd.DataFrame, str]:
         row["requests"] = len(rec)
         row["finished"] = int(rec["finished"].sum())
         row["rejected"] = int(rec["rejected"].sum())
+        row["dropped"] = int(res.accounting()["dropped"])  # before the run (oversize="drop")
     return row, windows, note
 
 
