@@ -161,9 +161,12 @@ PROPERTIES = {
 }
 
 
-def check_corrector(spec, params: dict | None = None, *, examples: int = 40) -> CheckReport:
+def check_corrector(
+    spec, params: dict | None = None, *, examples: int = 40, shrink: bool = True
+) -> CheckReport:
     """Run the corrector properties on ``spec`` (a spec, a class, or a zero-argument factory)
-    over ``examples`` random runs. Needs Hypothesis."""
+    over ``examples`` random runs; a failure is reported with its shrunk example (``shrink``
+    False: the first failing one, much faster). Needs Hypothesis."""
     if callable(spec) and not isinstance(spec, (type, str)):
         make = spec
     else:
@@ -179,24 +182,31 @@ def check_corrector(spec, params: dict | None = None, *, examples: int = 40) -> 
     results: dict[str, PropertyResult] = {}
     remaining = list(PROPERTIES)
     while remaining:  # one search per failure, as the policy kit does
-        failed = _first_failure(make, tuple(remaining), examples)
+        failed = _first_failure(make, tuple(remaining), examples, shrink)
         if failed is None:
             results.update({n: PropertyResult(n, PROPERTIES[n], True) for n in remaining})
             break
         name, message, example = failed
-        results[name] = PropertyResult(name, PROPERTIES[name], False, message, example)
-        remaining.remove(name)
+        # every property the shrunk example breaks fails with it (no search again for those)
+        found = {**_findings(make, example), name: message}
+        for broken in [n for n in remaining if n in found]:
+            results[broken] = PropertyResult(
+                broken, PROPERTIES[broken], False, found[broken], example
+            )
+            remaining.remove(broken)
     report.results = [results[n] for n in PROPERTIES]
     return report
 
 
-def _first_failure(make, names: tuple, examples: int):
-    from hypothesis import HealthCheck, given, settings
+def _first_failure(make, names: tuple, examples: int, shrink: bool = True):
+    from hypothesis import HealthCheck, Phase, given, settings
 
     failure: dict = {}
+    phases = list(Phase) if shrink else [p for p in Phase if p is not Phase.shrink]
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)  # fmt: skip
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+              phases=phases)  # fmt: skip
     @given(case=scenarios(tenants=3, max_requests=40, correctors=("none",)))
     def probe(case):
         failure["example"] = case
