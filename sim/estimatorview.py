@@ -58,9 +58,9 @@ class EstimatorViewConfig(Config):
 
 class EstimatorView:
     """A corrector seen through :class:`EstimatorViewConfig` (see the module docstring), for a
-    run over ``n`` trace rows whose true categories are ``categories``."""
+    run over the trace rows whose true categories are ``categories`` (array-like)."""
 
-    def __init__(self, corrector, config: EstimatorViewConfig, categories: np.ndarray):
+    def __init__(self, corrector, config: EstimatorViewConfig, categories):
         self.corrector, self.config = corrector, config
         self.name = getattr(corrector, "name", type(corrector).__name__)
         n = len(categories)
@@ -70,11 +70,9 @@ class EstimatorView:
         self.wpt_output = np.clip(rng.normal(mean, sd, n), 0.2, 2.0) if words else None
         self.wpt_prompt = np.clip(rng.normal(mean, sd, n), 0.2, 2.0) if words else None
         true = pd.Series(categories, dtype=object).astype(str).to_numpy()
-        known = np.isin(true, CATEGORIES)
-        flip = (rng.random(n) < config.category_confusion) & known
+        code = pd.Categorical(true, categories=CATEGORIES).codes.astype(np.int64)  # -1: unknown
+        flip = (rng.random(n) < config.category_confusion) & (code >= 0)
         shift = rng.integers(1, len(CATEGORIES), n)
-        index = {c: k for k, c in enumerate(CATEGORIES)}
-        code = np.array([index.get(c, 0) for c in true], dtype=np.int64)
         other = np.asarray(CATEGORIES)[(code + shift) % len(CATEGORIES)]
         classified = np.where(flip, other, true)
         self.classified = classified.tolist() if config.category_confusion > 0 else None

@@ -70,7 +70,7 @@ class Run:
         self._prefixes = prefix_cells(f)
         self._engine_prefixes = self.settings.enable_prefix_caching and self._prefixes is not None
         self._parsed = (-1, None)  # the last request's parsed prefix: router, then engine
-        cats = f["category"].to_numpy()
+        cats = f["category"]  # read only by an active estimator view
         self.gateway = Gateway.from_config(config, self.output_tokens, extensions, cats)
         self.env = simpy.Environment()
         engine_cls = ENGINES[config.engine_impl]

@@ -107,7 +107,7 @@ class LiveGateway:
         self.cols = {
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
-        self.gateway = Gateway.from_config(config, self.output, categories=f["category"].to_numpy())
+        self.gateway = Gateway.from_config(config, self.output, categories=f["category"])
         # the engine's running/waiting queues and KV pool, where it exposes them (policies
         # that attach read them; see calibrate.vllm_engine.InstrumentedEngine)
         self.slot = ReplicaSlot(

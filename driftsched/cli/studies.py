@@ -341,13 +341,9 @@ def drift_bench(
     console.print(table(shown, "every corrector x scenario (all columns in drift_bench.csv)"))
     console.print(table(bench.winners(), "which corrector wins where (oracle excluded)"))
     oracle_note(settings.correctors)
-    finished, rejected = int(t["finished"].sum()), int(t["rejected"].sum())
-    unfinished = int(t["requests"].sum()) - finished - rejected
-    dropped = int(t["dropped"].sum())
+    console.print(f"{bench.accounting_line()} (each cell's sjf run; its vtc run replays the "
+                  "same trace)", soft_wrap=True)  # fmt: skip
     console.print(
-        f"{len(t)} scenario x corrector cells (x 2 policies): under sjf "
-        f"{finished:,} requests finished, {rejected} rejected, {unfinished} unfinished, "
-        f"{dropped:,} dropped before the run (longer than the profile's context). "
         "recovery_s: NaN = never back within tolerance, or no single change (stationary, "
         "oscillation)",
         soft_wrap=True,

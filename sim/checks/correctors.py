@@ -22,7 +22,7 @@ import math
 from typing import NamedTuple
 
 from driftsched.sim.checks.conformance import CheckReport, PropertyFailed, PropertyResult
-from driftsched.sim.checks.strategies import Scenario, profile, scenarios, trace
+from driftsched.sim.checks.strategies import Scenario, scenarios
 from driftsched.sim.correctors import is_oracle, make_corrector
 from driftsched.sim.request import Admission
 
@@ -85,16 +85,8 @@ def _run(case: Scenario, corrector) -> None:
     """Simulate ``case`` with ``corrector``; every request's ``max_tokens`` is the room its
     context leaves (the kit's traces otherwise cap at the true length, which would hand a
     cap-reading corrector the answer)."""
-    from driftsched.sim.simulation import simulate
-
-    limit = case.engine["max_model_len"]
-    extra: dict = {"max_tokens": [limit - r[3] for r in case.rows]}
-    if case.prefixes is not None:
-        extra["prefix"] = list(case.prefixes)
-    if case.e2e_slos is not None:
-        extra["e2e_slo_s"] = list(case.e2e_slos)
-    p = profile(case.step_s, per_token_s=case.per_token_s, **case.engine)
-    simulate(trace(case.rows, **extra), profile=p, **{**case.config, "corrector": corrector})
+    room = [case.engine["max_model_len"] - r[3] for r in case.rows]
+    case.run(columns={"max_tokens": room}, corrector=corrector)
 
 
 def _findings(make, case: Scenario) -> dict[str, str]:

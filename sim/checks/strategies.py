@@ -75,19 +75,22 @@ class Scenario(NamedTuple):
     prefixes: tuple[str, ...] | None = None  # the trace's ``prefix`` column, if any
     e2e_slos: tuple[float, ...] | None = None  # the trace's ``e2e_slo_s`` column, if any
 
-    def trace(self) -> Trace:
+    def trace(self, **columns) -> Trace:
+        """The case's trace; ``columns`` (name -> one value per row) replace or add columns."""
         extra = {"prefix": list(self.prefixes)} if self.prefixes is not None else {}
         if self.e2e_slos is not None:
             extra["e2e_slo_s"] = list(self.e2e_slos)
-        return trace(self.rows, **extra)
+        return trace(self.rows, **extra, **columns)
 
-    def run(self, **overrides):
+    def run(self, columns: dict | None = None, **overrides):
         """Simulate this case (config overrides on top of the drawn ones; ``policy`` may be
-        a Python object, as :func:`~driftsched.sim.simulation.simulate` takes it)."""
+        a Python object, as :func:`~driftsched.sim.simulation.simulate` takes it; ``columns``
+        as :meth:`trace` takes them)."""
         from driftsched.sim.simulation import simulate
 
         p = profile(self.step_s, per_token_s=self.per_token_s, **self.engine)
-        return simulate(self.trace(), profile=p, **{**self.config, **overrides})
+        tr = self.trace(**(columns or {}))
+        return simulate(tr, profile=p, **{**self.config, **overrides})
 
 
 @st.composite

@@ -6,9 +6,10 @@ and simulated under each corrector with two policies that read the estimate: ``s
 estimates' *order*) and ``vtc`` (charges them as service). From the ``sjf`` run's records, in
 arrival order:
 
-- overall ``mae_tokens``, ``rmse_tokens``, ``bias_tokens`` (estimate - true, signed),
-  ``class_agreement`` (estimated job class = true class) and ``kendall_tau`` between estimated
-  and true lengths (scipy's tau-b) — what SJF needs is the order, not the value;
+- overall ``mae_tokens``, ``rmse_tokens``, ``bias_tokens`` (estimate - true, signed) and
+  ``class_agreement`` (estimated job class = true class) — the run summary's own ``est_*``
+  figures — and ``kendall_tau`` between estimated and true lengths (scipy's tau-b): what SJF
+  needs is the order, not the value;
 - the same per arrival window (``windows`` equal slices of the span) for the figures;
 - ``rel_bias_before`` / ``rel_bias_after``: ``mean(est - true) / mean(true)`` before and after
   the change point;
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 from driftsched.sim.correctors import CORRECTORS
 from driftsched.sim.profile import DEFAULT_PROFILE
+from driftsched.sim.result import ACCOUNTING_KEYS, accounting_line, summed_accounting
 from driftsched.sim.simulation import simulate
 from driftsched.traces.generators import generate
 from driftsched.traces.scenarios import SCENARIOS, apply_scenario
@@ -112,19 +114,12 @@ def base_trace(s: DriftBenchSettings) -> Trace:
     return trace
 
 
-def estimate_metrics(rec: pd.DataFrame) -> dict[str, float]:
-    """MAE/RMSE/bias (tokens), class agreement and Kendall's tau over admitted requests."""
-    est = rec["estimate_tokens"].to_numpy(dtype=float)
-    true = rec["output_tokens"].to_numpy(dtype=float)
-    err = est - true
-    tau = kendalltau(est, true).statistic if len(est) > 1 else float("nan")
-    return {
-        "mae_tokens": float(np.abs(err).mean()),
-        "rmse_tokens": float(np.sqrt((err * err).mean())),
-        "bias_tokens": float(err.mean()),
-        "class_agreement": float((rec["est_class"] == rec["true_class"]).mean()),
-        "kendall_tau": float(tau) if np.isfinite(tau) else float("nan"),
-    }
+def kendall_tau(rec: pd.DataFrame) -> float:
+    """Kendall's tau-b between estimated and true lengths (NaN with fewer than two)."""
+    if len(rec) < 2:
+        return float("nan")
+    tau = kendalltau(rec["estimate_tokens"], rec["output_tokens"]).statistic
+    return float(tau) if np.isfinite(tau) else float("nan")
 
 
 def relative_bias(rec: pd.DataFrame) -> float:
@@ -200,12 +195,17 @@ def _one(args) -> tuple[dict, pd.DataFrame, str]:
         if policy != "sjf":
             continue
         adm = rec[rec["estimate_tokens"] > 0].sort_values("arrival_s", kind="stable")
-        row.update(estimate_metrics(adm))
+        # the estimate metrics every summary has (over the requests that reached the gateway)
+        row.update({"mae_tokens": float(summ["est_mae_tokens"]),
+                    "rmse_tokens": float(summ["est_rmse_tokens"]),
+                    "bias_tokens": float(summ["est_bias_tokens"]),
+                    "class_agreement": float(summ["class_agreement"]),
+                    "kendall_tau": kendall_tau(adm)})  # fmt: skip
         change = _change_s(trace, scenario)
-        split = change if change is not None else float(trace.meta["drift_scenario"]["change_s"])
+        start = float(trace.meta["drift_scenario"]["change_s"])  # the ramp's start, or = change
+        split = change if change is not None else start
         row["rel_bias_before"] = relative_bias(adm[adm["arrival_s"] < split])
         row["rel_bias_after"] = relative_bias(adm[adm["arrival_s"] >= split])
-        start = float(trace.meta["drift_scenario"]["change_s"])  # the ramp's start, or = change
         row["recovery_s"] = (
             recovery_s(adm, change, s.recovery_window, s.recovery_tolerance, start)
             if change is not None
@@ -224,9 +224,8 @@ def _one(args) -> tuple[dict, pd.DataFrame, str]:
         windows["start_s"] = edges[windows.index.to_numpy()]
         windows = windows.reset_index().assign(scenario=scenario, corrector=corrector)
         row["requests"] = len(rec)
-        row["finished"] = int(rec["finished"].sum())
-        row["rejected"] = int(rec["rejected"].sum())
-        row["dropped"] = int(res.accounting()["dropped"])  # before the run (oversize="drop")
+        acc = res.accounting()  # where every request of the sjf run went
+        row.update({k: acc[k] for k in ACCOUNTING_KEYS})
     return row, windows, note
 
 
@@ -255,6 +254,11 @@ class DriftBench:
             },
         )
         return paths
+
+    def accounting_line(self) -> str:
+        """Where the requests of every cell's sjf run went (its vtc run replays the same
+        trace), in the one line every command prints."""
+        return accounting_line(summed_accounting(self.table), runs=len(self.table))
 
     def winners(self) -> pd.DataFrame:
         """Per scenario, the non-oracle corrector with the lowest MAE, the highest tau, and the
