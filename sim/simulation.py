@@ -84,9 +84,11 @@ class Run:
         bind = getattr(self.dispatcher.router, "bind", None)
         if bind is not None:  # a router that reads each request's prefix (prefix_affinity)
             bind(self._chunk_ids)
-        self.cost = cost_model or CostModel(profile, overheads=config.overheads)
-        if hasattr(self.cost, "bind_clock"):  # a cost model that plays back a live clock
-            self.cost.bind_clock(lambda: self.env.now)
+        costs = cost_model or CostModel(profile, overheads=config.overheads)  # or per replica
+        self.costs = list(costs) if isinstance(costs, list) else [costs] * config.replicas
+        for cost in {id(c): c for c in self.costs}.values():  # a model playing back a live
+            if hasattr(cost, "bind_clock"):  # clock reads the simulation's
+                cost.bind_clock(lambda: self.env.now)
         self._outcomes = self.gateway.wants_outcomes
         self.book = RecordBook(n)
         # bound once: called for every request
@@ -97,8 +99,8 @@ class Run:
         # A replica in a fast-forwarded run settles its KV pool only at the run's end: step by
         # step for a router that reads the pools (``reads_kv``) or a policy that attaches.
         kv_router = config.replicas > 1 and getattr(self.dispatcher.router, "reads_kv", False)
-        self._fast_forward = config.fast_forward and self.cost.closed_form_runs
-        self._fast_forward = self._fast_forward and not (kv_router or self.gateway.reads_state)
+        self._fast_forward = config.fast_forward and all(c.closed_form_runs for c in self.costs)
+        self._fast_forward &= not (kv_router or self.gateway.reads_state)
         self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
         self._admitted = None  # event the engine waits on for an arrival at a boundary
         self._arrival_wake = self.env.event()  # microbatch: batchers wait on arrivals
@@ -226,7 +228,7 @@ class Run:
                 yield self._arrival_wake | env.timeout(wait - env.now)
 
     def engine_loop(self, replica: Replica):
-        env, engine, cost = self.env, replica.engine, self.cost
+        env, engine, cost = self.env, replica.engine, self.costs[replica.replica_id]
         scheduled_s = self.book.times["scheduled_s"]
         first_token_s = self.book.times["first_token_s"]
         fast_forward = self._fast_forward
@@ -244,7 +246,7 @@ class Run:
                         "engine has work but scheduled nothing (KV capacity too small?)"
                     )
                 seconds = step_seconds(plan.shape)
-                steps = self._run_length(engine, plan, seconds) if fast_forward else 1
+                steps = self._run_length(engine, plan, seconds, cost) if fast_forward else 1
                 if steps > 1:
                     seconds = cost.run_seconds(seconds, decoding, steps)
             else:
@@ -280,7 +282,7 @@ class Run:
             if boundary_s >= self._next_sample_s:
                 self.sample()
 
-    def _run_length(self, engine: Engine, plan, first_s: float) -> int:
+    def _run_length(self, engine: Engine, plan, first_s: float, cost) -> int:
         """Steps of this decode-only shape to run as one event (the first lasting ``first_s``):
         through the engine's next finish, stopping before a KV shortage, and — when an arrival
         would be dispatched into the engine (continuous mode, below ``max_concurrency``) — until
@@ -295,7 +297,7 @@ class Run:
             and self.dispatcher.room()
         ):
             wait = self._next_arrival_s - TIE_S - self.env.now
-            steps = min(steps, self.cost.steps_within(first_s, plan.decode_requests, wait))
+            steps = min(steps, cost.steps_within(first_s, plan.decode_requests, wait))
         return steps
 
     def on_finish(self, req: EngineRequest, now: float, replica: Replica) -> None:
@@ -372,7 +374,7 @@ def simulate(
     touch the run; it is how the CLI draws its bar). ``cost_model`` replaces the profile's
     :class:`CostModel` (anything with ``step_seconds`` and ``closed_form_runs``, and optionally
     ``bind_clock(now)`` to read the simulation clock; schedule replay plays back measured steps
-    this way).
+    this way), or is a list of one such model per replica.
 
     ``policy``, ``corrector`` and ``router`` overrides may be specs (names, ``module:Class``,
     ``file.py:Class``) or Python objects: a class (built with the ``*_params``) or an instance

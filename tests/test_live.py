@@ -6,17 +6,11 @@ with a reason when vLLM is not importable. Budgets are for CI's noisy 2-core mac
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vLLM is not importable (pip install -e '.[live-cpu]')",
-    ),
-]
+from tests.simkit import LIVE_VLLM
+
+pytestmark = LIVE_VLLM
 
 
 @pytest.fixture(scope="session")

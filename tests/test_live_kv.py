@@ -10,17 +10,11 @@ bundled profile's engine arguments are enough; only replay and the pressure itse
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vLLM is not importable (pip install -e '.[live-cpu]')",
-    ),
-]
+from tests.simkit import LIVE_VLLM
+
+pytestmark = LIVE_VLLM
 
 KV_BLOCKS = 17  # 16 usable: one 2048-token request fits, a dozen 400-token ones do not
 
@@ -31,7 +25,8 @@ def kv_pressure(tmp_path_factory):
     from driftsched.calibrate.profiler import ProfileSettings, warm_up
     from driftsched.calibrate.vllm_engine import InstrumentedEngine
     from driftsched.sim.profile import load_profile
-    from driftsched.validate.runner import ValidateSettings, engine_args, run
+    from driftsched.validate.engines import engine_args
+    from driftsched.validate.runner import ValidateSettings, run
     from driftsched.validate.scenario import Grid
 
     out = tmp_path_factory.mktemp("kv-pressure")

@@ -10,17 +10,11 @@ Its own engine (prefix caching on), so ``.ci/run`` runs this file in its own pyt
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vLLM is not importable (pip install -e '.[live-cpu]')",
-    ),
-]
+from tests.simkit import LIVE_VLLM
+
+pytestmark = LIVE_VLLM
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,8 @@ def prefix_sessions(tmp_path_factory):
     from driftsched.calibrate.vllm_engine import InstrumentedEngine
     from driftsched.sim.profile import load_profile
     from driftsched.traces.generators import generate
-    from driftsched.validate.runner import ValidateSettings, engine_args, run
+    from driftsched.validate.engines import engine_args
+    from driftsched.validate.runner import ValidateSettings, run
     from driftsched.validate.scenario import Grid
 
     out = tmp_path_factory.mktemp("prefix")

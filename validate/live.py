@@ -77,7 +77,24 @@ STEP_COLUMNS = [
     "decode_requests",
     "decode_context_tokens",
     "preempted",
+    "replica",
 ]
+
+
+def step_summary(engine, outputs) -> tuple[list, list]:
+    """An engine step as plain tuples (they pickle: a worker process sends them,
+    :mod:`driftsched.validate.worker`): ``outs`` as ``(request_id, output tokens so far,
+    finished)`` per output, ``records`` as ``(chunks, preempted_ids, shape, duration_s)`` per
+    core step the engine logged (``shape`` as :func:`~driftsched.calibrate.profiler.shape_row`)."""
+    outs = [
+        (o.request_id, len(o.outputs[0].token_ids) if o.outputs else 0, bool(o.finished))
+        for o in outputs
+    ]
+    records = [
+        (r.chunks, r.preempted_ids, tuple(shape_row(r).values()), r.duration_s)
+        for r in getattr(engine, "last_steps", ())
+    ]
+    return outs, records
 
 
 class LiveGateway:
@@ -108,12 +125,9 @@ class LiveGateway:
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
         self.gateway = Gateway.from_config(config, self.output, categories=f["category"])
-        # the engine's running/waiting queues and KV pool, where it exposes them (policies
-        # that attach read them; see calibrate.vllm_engine.InstrumentedEngine)
-        self.slot = ReplicaSlot(
-            0, getattr(engine, "pool", None), engine if hasattr(engine, "running") else None
-        )
-        self.dispatcher = Dispatcher.from_config(config, self.gateway, [self.slot], self._send)
+        self.slots = self._slots()
+        self.slot = self.slots[0]
+        self.dispatcher = Dispatcher.from_config(config, self.gateway, self.slots, self._send)
         self.book = RecordBook(self.n)
         self.ids = [f"q{i}" for i in range(self.n)]
         self.index = {rid: i for i, rid in enumerate(self.ids)}
@@ -122,14 +136,28 @@ class LiveGateway:
         self.next_arrival = 0
         self.step_log: list[list] = []
 
+    def _slots(self) -> list[ReplicaSlot]:
+        """The dispatcher's slots: here the one engine's, with its running/waiting queues and
+        KV pool where it exposes them (policies that attach read them; see
+        calibrate.vllm_engine.InstrumentedEngine)."""
+        engine = self.engine
+        running = engine if hasattr(engine, "running") else None
+        return [ReplicaSlot(0, getattr(engine, "pool", None), running)]
+
+    def _reset_prefix_cache(self) -> None:
+        reset = getattr(self.engine, "reset_prefix_cache", None)
+        if reset is not None:
+            reset()
+
+    def _logs_steps(self) -> bool:
+        return hasattr(self.engine, "last_steps")
+
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> LiveResult:
         if self.caching:
             # start from an empty prefix cache, as the simulator does (an earlier scenario's
             # blocks would otherwise be hits here and not there)
-            reset = getattr(self.engine, "reset_prefix_cache", None)
-            if reset is not None:
-                reset()
+            self._reset_prefix_cache()
         self.t0 = self.clock()
         status, error = "complete", None
         try:
@@ -143,9 +171,7 @@ class LiveGateway:
             status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
             steps = (
-                pd.DataFrame(self.step_log, columns=STEP_COLUMNS)
-                if hasattr(self.engine, "last_steps")
-                else None
+                pd.DataFrame(self.step_log, columns=STEP_COLUMNS) if self._logs_steps() else None
             )
             self.result = LiveResult(
                 self._records(), status, error, self.now(), self._extra(), steps, self.admit_s
@@ -234,41 +260,53 @@ class LiveGateway:
         start = self.now()
         outputs = self.engine.step()
         now = self.now()
+        outs, records = step_summary(self.engine, outputs)
+        admitted, engine_s, shape, done = self._observe(outs, records, start, now)
+        self._admit()
+        self._finish(done, self.slot, now)
+        self.step_log.append([start, self.now(), False, admitted, engine_s, *shape, 0])
+        return len(done)
+
+    def _observe(self, outs: list, records: list, start: float, now: float) -> tuple:
+        """What a step did (see :func:`step_summary`): requests scheduled for the first time
+        stamped at ``start``, preemptions counted, first tokens stamped at ``now``. Returns
+        ``(admitted, engine_s, shape, done)``: ``shape`` summed over the core steps (as
+        :data:`STEP_COLUMNS`), ``done`` the ``(row, output tokens)`` that finished."""
         book = self.book
         scheduled_s, first_token_s = book.times["scheduled_s"], book.times["first_token_s"]
         admitted, engine_s = 0, 0.0
         shape = [0, 0.0, 0, 0, 0, 0]
-        for record in getattr(self.engine, "last_steps", ()):
-            engine_s += record.duration_s
-            for rid, _, _ in record.chunks:
+        for chunks, preempted_ids, step_shape, duration_s in records:
+            engine_s += duration_s
+            for rid, _, _ in chunks:
                 i = self._row(rid)
                 if scheduled_s[i] != scheduled_s[i]:  # NaN: first time in the engine's batch
                     scheduled_s[i] = start
                     admitted += 1
-            for rid in record.preempted_ids:
+            for rid in preempted_ids:
                 book.preemptions[self._row(rid)] += 1
-            for k, value in enumerate(shape_row(record).values()):
+            for k, value in enumerate(step_shape):
                 shape[k] += value
         done: list[tuple[int, int]] = []
-        for out in outputs:
-            i = self._row(out.request_id)
-            tokens = len(out.outputs[0].token_ids) if out.outputs else 0
+        for rid, tokens, finished in outs:
+            i = self._row(rid)
             if tokens and first_token_s[i] != first_token_s[i]:
                 first_token_s[i] = now
-            if out.finished:
+            if finished:
                 done.append((i, tokens))
-        self._admit()
+        return admitted, engine_s, shape, done
+
+    def _finish(self, done: list, slot: ReplicaSlot, now: float) -> None:
+        """Feed finishes back in trace-row order: record, corrector, dispatcher (refill)."""
+        book, dispatcher = self.book, self.dispatcher
         done_s = book.times["done_s"]
-        dispatcher = self.dispatcher
         for i, tokens in sorted(done):
             book.finished(i, now, tokens, book.preemptions[i])
             self.gateway.report_finish(self.admissions.pop(i), tokens, book, now)
-            for j in dispatcher.release(self.slot, i):
+            for j in dispatcher.release(slot, i):
                 done_s[j] = now
             if dispatcher.continuous:  # ... and on every finish
                 dispatcher.fill(now)
-        self.step_log.append([start, self.now(), False, admitted, engine_s, *shape])
-        return len(done)
 
     def _records(self) -> pd.DataFrame:
         records = self.book.frame(

@@ -37,8 +37,14 @@ SHAPE = list(BatchShape._fields)
 
 
 def ends(steps: pd.DataFrame) -> np.ndarray:
-    """When each live step released the engine: the next step's start while the loop stayed
-    busy, else the moment its outputs were handled (the engine then went idle)."""
+    """When each live step released its engine: the next step's start (on the same replica)
+    while the loop kept it busy, else the moment its outputs were handled (the engine then went
+    idle)."""
+    if "replica" in steps.columns and steps["replica"].nunique() > 1:
+        out = np.empty(len(steps))
+        for rows in steps.groupby("replica").indices.values():
+            out[rows] = ends(steps.iloc[rows].drop(columns="replica"))
+        return out
     start = steps["start_s"].to_numpy(dtype=float)
     end = steps["end_s"].to_numpy(dtype=float)
     nxt = np.append(start[1:], np.inf)
@@ -104,43 +110,62 @@ def boundaries(steps: pd.DataFrame, admit_s: np.ndarray) -> np.ndarray:
     return out
 
 
-def replay(trace, config, profile: Profile, steps: pd.DataFrame, admit_s: np.ndarray):
-    """Run ``trace`` under ``config`` with the live ``steps``' durations, each request entering
-    at its live boundary (:func:`boundaries`); returns ``(records, report)``: records measured
-    from the real arrivals, and ``replay_steps_live``, ``replay_steps_sim``,
-    ``replay_identical_share`` (over the live steps), ``replay_first_divergence`` (step index
-    and both shapes, or ``None``)."""
+def replay(trace, config, profile: Profile, steps: pd.DataFrame, admit_s: np.ndarray, snap=None):
+    """Run ``trace`` under ``config`` with the live ``steps``' durations, each replica's steps
+    played back on its own live boundaries, each request entering at its live boundary
+    (:func:`boundaries`; with ``snap`` false, at its admission itself — the loop of several
+    replicas admits in real time; default: snap with one replica). Returns ``(records,
+    report)``: records measured from the real arrivals, and ``replay_steps_live``,
+    ``replay_steps_sim``, ``replay_identical_share`` (over the live steps),
+    ``replay_first_divergence`` (replica, its step index and both shapes, or ``None``)."""
     from driftsched.sim.simulation import simulate
     from driftsched.traces.trace import Trace
 
+    snap = config.replicas == 1 if snap is None else snap
     frame = trace.frame.copy()
-    enter = boundaries(steps, admit_s)
+    enter = boundaries(steps, admit_s) if snap else np.array(admit_s, dtype=float)
     enter = np.where(np.isnan(enter), frame["arrival_s"].to_numpy(dtype=float), enter)
     frame["arrival_s"] = np.maximum.accumulate(enter)  # admission order is arrival order
     shifted = Trace.from_frame(frame, f"{trace.meta.get('source')} (replay)", source="replay")
     config = config.model_copy(update={"fast_forward": False})
-    model = ReplayCostModel(
-        ends(steps), durations(steps), CostModel(profile, overheads=config.overheads)
+    fallback = CostModel(profile, overheads=config.overheads)
+    replica = (
+        steps["replica"].to_numpy(dtype=int)
+        if "replica" in steps.columns
+        else np.zeros(len(steps), dtype=int)
     )
-    result = simulate(shifted, config, profile, cost_model=model)
+    groups = [steps[replica == r] for r in range(config.replicas)]
+    models = [ReplayCostModel(ends(g), durations(g), fallback) for g in groups]
+    result = simulate(shifted, config, profile, cost_model=models)
     records = _from_arrivals(result.records, trace.frame["arrival_s"].to_numpy(dtype=float))
-    live = steps[SHAPE].to_numpy(dtype=float)
-    sim = np.array(model.shapes, dtype=float).reshape(-1, len(SHAPE))
-    n = min(len(live), len(sim))
-    same = (live[:n] == sim[:n]).all(axis=1)
-    first = (
-        int(np.flatnonzero(~same)[0]) if (~same).any() else (n if len(live) != len(sim) else None)
-    )
+    n_live = n_sim = n_same = 0
+    first = None  # (live start, replica, step, live rows, sim rows)
+    for r, (g, model) in enumerate(zip(groups, models, strict=True)):
+        live = g[SHAPE].to_numpy(dtype=float)
+        sim = np.array(model.shapes, dtype=float).reshape(-1, len(SHAPE))
+        n = min(len(live), len(sim))
+        same = (live[:n] == sim[:n]).all(axis=1)
+        n_live, n_sim, n_same = n_live + len(live), n_sim + len(sim), n_same + int(same.sum())
+        k = (
+            int(np.flatnonzero(~same)[0])
+            if (~same).any()
+            else (n if len(live) != len(sim) else None)
+        )
+        if k is not None:
+            at = float(g["start_s"].iloc[k]) if k < len(g) else np.inf
+            if first is None or at < first[0]:
+                first = (at, r, k, live, sim)
     report = {
-        "replay_steps_live": len(live),
-        "replay_steps_sim": len(sim),
-        "replay_identical_share": float(same.sum() / len(live)) if len(live) else float("nan"),
+        "replay_steps_live": n_live,
+        "replay_steps_sim": n_sim,
+        "replay_identical_share": float(n_same / n_live) if n_live else float("nan"),
         "replay_first_divergence": None
         if first is None
         else {
-            "step": first,
-            "live": _shape(live, first),
-            "sim": _shape(sim, first),
+            **({"replica": first[1]} if config.replicas > 1 else {}),
+            "step": first[2],
+            "live": _shape(first[3], first[2]),
+            "sim": _shape(first[4], first[2]),
         },
     }
     return records, report

@@ -22,6 +22,13 @@ def _pct(v) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.1%}"
 
 
+def _ratio(value) -> str:
+    """A speed ratio, or one per replica."""
+    if isinstance(value, list):
+        return " / ".join(f"{v:.3f}" for v in value)
+    return f"{value:.3f}"
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Simulator fidelity against live vLLM — {report['status']}",
@@ -36,8 +43,9 @@ def markdown(report: dict) -> str:
     if before is not None:
         lines += [
             f"Machine speed check (measured / predicted step time on the profiling plan, "
-            f"1.00 = as profiled): before the scenarios {before:.3f}"
-            + (f", after {after:.3f}" if after is not None else "")
+            f"1.00 = as profiled{'; per replica' if isinstance(before, list) else ''}): "
+            f"before the scenarios {_ratio(before)}"
+            + (f", after {_ratio(after)}" if after is not None else "")
             + ". Diagnostic only; the simulator is not rescaled by it.",
             "",
         ]

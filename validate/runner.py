@@ -14,9 +14,17 @@ from driftsched.sim.profile import Profile, load_profile
 from driftsched.sim.result import write_parquet
 from driftsched.sim.simulation import simulate
 from driftsched.validate import fidelity
+from driftsched.validate.engines import (
+    engine_args,
+    environment_check,
+    gpu_telemetry,
+    speed,
+    start_engine,
+    start_engine_workers,
+)
 from driftsched.validate.live import LiveGateway
 from driftsched.validate.scenario import Grid, Scenario, workload
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from driftsched.ground.atomic import output_folder, write_json, write_text
 from driftsched.ground.config import Config
@@ -79,85 +87,32 @@ class ValidateSettings(Config):
         "(the trace's prefix column says what prompts share; the cache is emptied before each "
         "scenario)",
     )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="engines behind the gateway; with more than one, each runs in its own "
+        "process pinned to its own core (validate/worker.py), stepping in parallel",
+    )
+    router: str = Field(
+        "round_robin",
+        description="which replica a request goes to (with replicas > 1): a registered router "
+        "that does not read the engines' KV pools",
+    )
+
+    @field_validator("router")
+    @classmethod
+    def _router(cls, spec: str) -> str:
+        from driftsched.sim.router import ROUTERS
+
+        return ROUTERS.check(spec)
+
     warmup_steps: int = Field(
         1500,
         ge=0,
         description="engine steps run (and discarded) before the first scenario: a "
         "fresh CPU engine runs ~15% slower for its first few hundred steps",
     )
-
-
-def engine_args(profile: Profile, out: Path) -> tuple[dict, dict]:
-    """The engine arguments (and profiling settings) the profile was measured with."""
-    details = profile.provenance.details
-    if profile.kind != "measured" or "engine_args" not in details:
-        raise InputError(
-            f"profile {profile.name} is a {profile.kind} without engine arguments; "
-            "validate needs a measured profile of the engine it runs "
-            "(driftsched calibrate profile + fit)"
-        )
-    args = dict(details["engine_args"])
-    if args.get("load_format") == "dummy" and not Path(args["model"]).is_dir():
-        from driftsched.calibrate.tinymodel import write_tiny_model
-
-        args["model"] = str(write_tiny_model(out / "tiny-model"))
-    return args, details.get("plan", {})
-
-
-def _plan_points(args: dict):
-    from driftsched.calibrate.plan import points
-
-    return points(
-        args.get("max_model_len", 2048),
-        args.get("max_num_seqs", 64),
-        args.get("max_num_batched_tokens", 1024),
-    )
-
-
-def start_engine(args: dict, plan: dict, warmup_steps: int = 1500, log_path=None):
-    """Start the engine the profile describes and warm it up with the profiling plan's points."""
-    from driftsched.calibrate.profiler import ProfileSettings, warm_up
-    from driftsched.calibrate.vllm_engine import InstrumentedEngine
-
-    settings = ProfileSettings.model_validate(plan) if plan else None
-    if settings:
-        settings.apply_environment()
-    engine = InstrumentedEngine(args, log_path=log_path)
-    if warmup_steps:
-        warm_up(engine, _plan_points(args), warmup_steps)
-    return engine
-
-
-def environment_check(now: dict, profile: Profile) -> dict:
-    """This run's engine environment and how it differs from the one the profile was measured
-    in (device, versions, threads, allocator: each moves step time), for the report."""
-    from driftsched.calibrate.vllm_engine import COMPARED_ENVIRONMENT
-
-    then = {**profile.provenance.details, "device": profile.provenance.hardware}
-    then.setdefault("vllm_version", profile.provenance.engine_version)
-    differs = {
-        k: {"profile": then.get(k), "now": now.get(k)}
-        for k in COMPARED_ENVIRONMENT
-        if k in then and then.get(k) != now.get(k)
-    }
-    return {
-        "engine_environment": {k: now.get(k) for k in COMPARED_ENVIRONMENT},
-        "environment_differs_from_profile": differs,
-    }
-
-
-def speed_check(engine, args: dict, profile: Profile, steps: int = 300) -> float | None:
-    """Run ``steps`` steps of the profiling plan and return measured/predicted step time.
-
-    Reported before and after the scenarios so a reader can tell cost-model error from the
-    machine running faster or slower than when it was profiled; nothing is rescaled by it."""
-    if not hasattr(engine, "steps"):
-        return None
-    from driftsched.calibrate.profiler import speed_ratio, warm_up
-    from driftsched.sim.costmodel import CostModel
-
-    ran = warm_up(engine, _plan_points(args), steps)
-    return round(speed_ratio(ran, CostModel(profile)), 4)
 
 
 def run(
@@ -196,7 +151,11 @@ def run(
             f"enable_prefix_caching={not settings.prefix_caching}"
         )
     try:
-        if own and engine_factory is None:
+        if own and settings.replicas > 1:
+            engine = start_engine_workers(
+                out, settings.replicas, settings.warmup_steps, args, plan, engine_factory
+            )
+        elif own and engine_factory is None:
             engine = start_engine(args, plan, settings.warmup_steps, out / "engine.log")
         elif own:
             engine = engine_factory(args, plan)
@@ -209,12 +168,19 @@ def run(
         raise EngineFailure(
             f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
         ) from None
-    blocks = getattr(engine, "num_gpu_blocks", None)
-    if hasattr(engine, "environment"):
-        report.update(environment_check(engine.environment(), profile))
+    workers = engine if isinstance(engine, list) else None
+    if workers is not None:
+        blocks = workers[0].info.get("num_gpu_blocks")
+        if workers[0].info.get("environment"):
+            report.update(environment_check(workers[0].info["environment"], profile))
+        report["workers"] = [{"pid": w.info["pid"], "core": w.info["core"]} for w in workers]
+    else:
+        blocks = getattr(engine, "num_gpu_blocks", None)
+        if hasattr(engine, "environment"):
+            report.update(environment_check(engine.environment(), profile))
     if engine_factory is None:
-        report["speed_ratio_before"] = speed_check(engine, args, profile)
-    telemetry = _gpu_telemetry(out) if engine_factory is None else None
+        report["speed_ratio_before"] = speed(engine, args, profile)
+    telemetry = gpu_telemetry(out) if engine_factory is None else None
     try:
         for k, sc in enumerate(scenarios):
             row = _one(out, settings, profile, sc, engine, blocks, clock, sleep)
@@ -234,7 +200,7 @@ def run(
                     f"completed (partial report in {out})"
                 )
         if engine_factory is None:
-            report["speed_ratio_after"] = speed_check(engine, args, profile)
+            report["speed_ratio_after"] = speed(engine, args, profile)
         report["status"] = "complete"
     except KeyboardInterrupt:
         report["status"] = "interrupted"
@@ -243,27 +209,13 @@ def run(
     finally:
         if telemetry is not None:
             telemetry.stop()
-        shutdown = getattr(engine, "shutdown", None)
-        if shutdown and own:
+        if own and workers is not None:
+            for w in workers:
+                w.shutdown()
+        elif own and (shutdown := getattr(engine, "shutdown", None)):
             shutdown()
     _write(out, report)
     return report
-
-
-def _gpu_telemetry(out: Path):
-    """NVML sampling into ``telemetry.parquet`` when the engine runs on an NVIDIA GPU."""
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        from driftsched.calibrate.telemetry import GpuTelemetry
-
-        telemetry = GpuTelemetry(out / "telemetry.parquet")
-    except (ImportError, InputError):
-        return None
-    telemetry.start()
-    return telemetry
 
 
 def _one(
@@ -277,8 +229,10 @@ def _one(
     sleep,
 ) -> dict:
     g = settings.grid
-    trace = workload(g, sc, profile)
+    trace = workload(g, sc, profile, settings.replicas)
     config = SimConfig(
+        replicas=settings.replicas,
+        router=settings.router,
         policy=sc.policy,
         corrector=sc.corrector,
         mode=sc.mode,
@@ -293,12 +247,25 @@ def _one(
         estimator_view=settings.estimator_view,
     )
     kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    live = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()
+
+    def gateway():
+        if isinstance(engine, list):  # engine workers, one per replica
+            from driftsched.validate.cluster import LiveCluster
+
+            kwargs.pop("sleep", None)
+            return LiveCluster(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
+        return LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
+
+    live = gateway().run()
     sim = simulate(trace, config, profile)
     folder = out / "scenarios" / sc.key
     write_parquet(live.records, folder / "live.parquet")
     write_parquet(sim.records, folder / "sim.parquet")
-    timing = _timing(folder, trace, config, profile, live) if live.steps is not None else {}
+    timing = (
+        _timing(folder, trace, config, profile, live, snap=not isinstance(engine, list))
+        if live.steps is not None
+        else {}
+    )
     row = {
         **sc.model_dump(),
         "key": sc.key,
@@ -311,7 +278,7 @@ def _one(
         **timing,
     }
     if settings.repeat_live and live.status == "complete":
-        again = LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs).run()
+        again = gateway().run()
         write_parquet(again.records, folder / "live_repeat.parquet")
         noise = fidelity.scenario_fidelity(live.records, again.records)
         row.update({f"noise_{k}": noise[k] for k in noise if k.endswith("_rel_error")})
@@ -326,7 +293,7 @@ def _one(
     return row
 
 
-def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live) -> dict:
+def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live, snap=True) -> dict:
     """Schedule replay (semantics with the machine's own step times) and the sim rescaled by
     the run's measured speed (the cost model's shape with the day's speed factored out)."""
     from driftsched.validate.replay import (
@@ -340,19 +307,19 @@ def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live) -> d
     write_parquet(live.steps, folder / "live_steps.parquet")
     if not len(live.steps):
         return {}
-    replayed, row = replay(trace, config, profile, live.steps, live.admit_s)
+    replayed, row = replay(trace, config, profile, live.steps, live.admit_s, snap)
     write_parquet(replayed, folder / "replay.parquet")
     row.update(request_errors(live.records, replayed))
     row.update(_prefixed("replay_", fidelity.scenario_fidelity(live.records, replayed)))
-    speed = run_speed(live.steps, profile, config.overheads)
-    row["speed_ratio_run"] = round(speed, 4)
+    ratio = run_speed(live.steps, profile, config.overheads)
+    row["speed_ratio_run"] = round(ratio, 4)
     # how much of the live step cycle the engine core itself took (the rest: output
     # processing, and this in-process loop's own gateway work between steps)
     row["engine_core_share"] = round(
         float(live.steps["engine_s"].sum() / durations(live.steps).sum()), 4
     )
-    if speed == speed:  # not NaN
-        scaled = simulate(trace, config, rescaled_profile(profile, speed))
+    if ratio == ratio:  # not NaN
+        scaled = simulate(trace, config, rescaled_profile(profile, ratio))
         write_parquet(scaled.records, folder / "rescaled.parquet")
         row.update(_prefixed("rescaled_", fidelity.scenario_fidelity(live.records, scaled.records)))
     return row

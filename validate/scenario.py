@@ -110,8 +110,9 @@ def capacity_requests_per_s(profile: Profile, frame: pd.DataFrame, concurrency: 
     return 1.0 / (prefill + output * decode_step / batch)
 
 
-def workload(grid: Grid, scenario: Scenario, profile: Profile) -> Trace:
-    """The scenario's trace: slice, then arrivals scaled to ``load`` x capacity."""
+def workload(grid: Grid, scenario: Scenario, profile: Profile, replicas: int = 1) -> Trace:
+    """The scenario's trace: slice, then arrivals scaled to ``load`` x capacity (of
+    ``replicas`` engines)."""
     if grid.trace is None:
         base = generate("driftsched-paper", requests=grid.requests, seed=scenario.slice).frame
     else:
@@ -126,7 +127,7 @@ def workload(grid: Grid, scenario: Scenario, profile: Profile) -> Trace:
         base["arrival_s"] = base["arrival_s"] - base["arrival_s"].iloc[0]
     span = float(base["arrival_s"].iloc[-1]) or 1.0
     offered = len(base) / span
-    target = scenario.load * capacity_requests_per_s(profile, base, grid.max_concurrency)
+    target = scenario.load * replicas * capacity_requests_per_s(profile, base, grid.max_concurrency)
     frame = base.copy()
     frame["arrival_s"] = frame["arrival_s"] * (offered / target)
     return Trace.from_frame(

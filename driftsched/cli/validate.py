@@ -54,6 +54,13 @@ def val_run(
             "column says what prompts share)"
         ),
     ] = False,
+    replicas: Annotated[
+        int,
+        typer.Option(help="engines behind the gateway, each in its own process on its own core"),
+    ] = 1,
+    router: Annotated[
+        str, typer.Option(help="with --replicas > 1: round_robin, least_outstanding, ...")
+    ] = "round_robin",
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
@@ -85,11 +92,16 @@ def val_run(
             "repeat_live": repeat_live,
             "rescale": rescale,
             "prefix_caching": prefix_caching,
+            "replicas": replicas,
+            "router": router,
         },
         "validate settings",
     )
     console.print(
         f"starting the live vLLM engine in-process; its own log goes to {output}/engine.log"
+        if settings.replicas == 1
+        else f"starting {settings.replicas} vLLM engines, one worker process and core each; "
+        f"their logs go to {output}/engine-K.log"
     )
     with progress_bar("scenario {task.completed}/{task.total}", transient=False) as bar:
         task = bar.add_task("validating", total=min(settings.grid.scenarios, 10**6))
