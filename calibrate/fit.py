@@ -307,6 +307,8 @@ def to_profile(report: FitReport, env: dict, overheads: dict, name: str):
                 },
                 "engine_args": env.get("engine_args"),
                 "plan": s,
+                # the host's speed while profiling (calibrate/hostspeed.py): validation compares
+                **{k: env[k] for k in ("host_probe_ms", "host_probe_spread") if k in env},
             },
         ),
         fit_quality={

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from driftsched.calibrate.hostspeed import probe_ms
 from driftsched.calibrate.plan import Point, episodes, points
 from driftsched.sim.costmodel import chunk_attention
 
@@ -246,6 +247,8 @@ def _record_episode(engine, out: Path, episode: int, repeat: int, point: Point) 
         "admission_s": engine.admission_s,
         "output_overhead_s": engine.output_overhead_s,
         "point": asdict(point),
+        # the host's own speed right after the episode, without the engine (hostspeed.py)
+        "host_probe_ms": probe_ms(),
     }
     write_json(out / "parts" / f"ep-{episode:05d}.overheads.json", overheads, indent=None)
     with atomic_path(out / "parts" / f"ep-{episode:05d}.parquet") as tmp:
@@ -267,11 +270,21 @@ def read_raw(raw_dir: str | Path) -> tuple[pd.DataFrame, dict, dict]:
     frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     env_file = raw / "environment.json"
     env = json.loads(env_file.read_text()) if env_file.exists() else {}
-    admission, outside = [], []
+    admission, outside, probes = [], [], []
     for p in sorted((raw / "parts").glob("ep-*.overheads.json")):
         data = json.loads(p.read_text())
         admission += data["admission_s"]
         outside += data["output_overhead_s"]
+        if data.get("host_probe_ms"):
+            probes.append(data["host_probe_ms"])
+    if probes:  # the host's speed over the profiling pass: its median, and its spread
+        env = {
+            **env,
+            "host_probe_ms": round(float(np.median(probes)), 4),
+            "host_probe_spread": round(
+                float(np.percentile(probes, 90) / np.percentile(probes, 10) - 1), 4
+            ),
+        }
     return (
         frame,
         env,

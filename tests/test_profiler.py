@@ -108,6 +108,9 @@ def test_profile_fit_pipeline_recovers_the_step_model(tmp_path):
         assert report.coefficients[name] == pytest.approx(TRUE[name], rel=0.15), name
     prof = to_profile(report, env, overheads, "fake")
     assert prof.kind == "measured" and prof.overheads_s["admission_s"] == pytest.approx(1e-4)
+    # the host's own speed, probed after every episode, travels with the profile
+    assert env["host_probe_ms"] > 0 and env["host_probe_spread"] >= 0
+    assert prof.provenance.details["host_probe_ms"] == env["host_probe_ms"]
     assert json.loads((out / "plan.json").read_text())["repeats"] == 3
 
 

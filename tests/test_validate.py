@@ -105,12 +105,12 @@ def settings(**grid):
     return ValidateSettings(profile=PROFILE, grid=Grid(**{**base, **grid}))
 
 
-def run_fake(tmp_path, clock=None, engine=None, **grid):
+def run_fake(tmp_path, clock=None, engine=None, profile=PROFILE, **grid):
     clock = clock or FakeClock()
     engine = engine or FakeLiveEngine(clock)
     report = run(
         tmp_path,
-        settings(**grid),
+        settings(**grid).model_copy(update={"profile": str(profile)}),
         engine_factory=lambda a, p: engine,
         clock=clock,
         sleep=clock.sleep,
@@ -342,3 +342,29 @@ def test_live_validation_runs_the_estimator_view_like_the_simulator(tmp_path):
     live, sim = pd.read_parquet(folder / "live.parquet"), pd.read_parquet(folder / "sim.parquet")
     for col in ("observed_length", "classified_category"):
         assert live[col].astype(str).tolist() == sim[col].astype(str).tolist()
+
+
+def test_the_report_says_how_fast_the_host_itself_ran(tmp_path, monkeypatch):
+    """The host probe (a fixed matmul loop, no engine) timed around each scenario, against the
+    same probe while profiling: 1.5 when it now takes 6 ms where profiling saw 4 ms; n/a for a
+    profile measured without a probe."""
+    from driftsched.calibrate import hostspeed
+    from driftsched.validate.report import markdown
+
+    probes = iter([5.0, 7.0, 5.5, 6.5])
+    monkeypatch.setattr(hostspeed, "probe_ms", lambda samples=7: next(probes))
+    prof = load_profile(PROFILE)
+    details = {**prof.provenance.details, "host_probe_ms": 4.0}
+    probed = prof.model_copy(
+        update={"provenance": prof.provenance.model_copy(update={"details": details})}
+    ).write(tmp_path / "probed.json")
+    report, _ = run_fake(tmp_path / "a", profile=probed, scenarios=2)
+    rows = report["scenarios"]
+    assert [r["host_probe_ms"] for r in rows] == [[5.0, 7.0], [5.5, 6.5]]
+    assert [r["host_slowdown"] for r in rows] == [1.5, 1.5]
+    assert report["summary"]["host_slowdown"] == pytest.approx(1.5)
+    assert "| 1.500 |" in markdown(report)
+    monkeypatch.setattr(hostspeed, "probe_ms", lambda samples=7: 5.0)
+    report, _ = run_fake(tmp_path / "b", scenarios=1)  # the bundled profile: no probe
+    assert report["scenarios"][0]["host_slowdown"] is None
+    assert "| n/a |" in markdown(report)

@@ -109,11 +109,11 @@ def summary(rows: list[dict]) -> dict:
     extra = [
         k
         for k in (rows[0] if rows else {})
-        if k.startswith(("noise_", "replay_", "rescaled_", "speed_ratio"))
+        if k.startswith(("noise_", "replay_", "rescaled_", "speed_ratio", "host_slowdown"))
         and isinstance(rows[0][k], (int, float))
     ]
     # live-vs-live differences (the measurement's own noise), replay and rescaled errors, the
-    # run's measured speed: means over scenarios, when measured
+    # run's measured speed, the host's own: means over scenarios, when measured
     for key in extra:
         vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
         out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")

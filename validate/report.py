@@ -122,6 +122,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _host(slowdown) -> str:
+    return "n/a" if slowdown is None else f"{slowdown:.3f}"
+
+
 def _timing(report: dict) -> list[str]:
     """The section that tells a semantic error from a timing error (replay, run speed)."""
     rows = [r for r in report["scenarios"] if "replay_identical_share" in r]
@@ -135,23 +139,26 @@ def _timing(report: dict) -> list[str]:
         "engine's step did — what is left is the engine and gateway model. *Run speed*: measured "
         "/ predicted time of the run's own steps (> 1: the machine ran slower than profiled). "
         "*Rescaled*: the simulator with the profile multiplied by the run speed — the cost "
-        "model's shape with the day's machine speed factored out. "
+        "model's shape with the day's machine speed factored out. *Host*: a fixed "
+        "matrix-multiply loop, no vLLM involved, timed around the scenario against the same "
+        "loop while profiling (> 1: the machine itself ran slower; n/a: the profile has no "
+        "probe). "
         + (
             "**Gates read the rescaled figures (`--rescale`).**"
             if rescale
             else "Gates read the raw figures; `--rescale` makes them read the rescaled ones."
         ),
         "",
-        "| scenario | run speed | steps identical | first divergence | replay E2E per-request "
-        "P99 | replay E2E P50 | raw E2E P50 | rescaled E2E P50 | rescaled E2E P99 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | run speed | host | steps identical | first divergence | replay E2E "
+        "per-request P99 | replay E2E P50 | raw E2E P50 | rescaled E2E P50 | rescaled E2E P99 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         first = r.get("replay_first_divergence")
         where = "none" if first is None else f"step {first['step']}"
         lines.append(
             f"| {r['key']} | {r.get('speed_ratio_run', float('nan')):.3f} | "
-            f"{_pct(r['replay_identical_share'])} | {where} | "
+            f"{_host(r.get('host_slowdown'))} | {_pct(r['replay_identical_share'])} | {where} | "
             f"{_pct(r.get('replay_e2e_request_error_p99'))} | "
             f"{_pct(r.get('replay_e2e_p50_rel_error'))} | {_pct(r.get('e2e_p50_rel_error'))} | "
             f"{_pct(r.get('rescaled_e2e_p50_rel_error'))} | "

@@ -256,7 +256,11 @@ def _one(
             return LiveCluster(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
         return LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
 
+    from driftsched.calibrate.hostspeed import probe_ms, slowdown
+
+    probe_before = probe_ms()
     live = gateway().run()
+    probe_after = probe_ms()
     sim = simulate(trace, config, profile)
     folder = out / "scenarios" / sc.key
     write_parquet(live.records, folder / "live.parquet")
@@ -274,6 +278,12 @@ def _one(
         "live_wall_s": round(live.wall_s, 3),
         **live.extra,
         "stretch": trace.meta.get("stretch"),
+        # the host's own speed around the live run (calibrate/hostspeed.py), and against the
+        # profiling pass's: > 1, the machine itself ran slower than when profiled
+        "host_probe_ms": [probe_before, probe_after],
+        "host_slowdown": slowdown(
+            (probe_before + probe_after) / 2, profile.provenance.details.get("host_probe_ms")
+        ),
         **fidelity.scenario_fidelity(live.records, sim.records),
         **timing,
     }

@@ -249,6 +249,15 @@ def print_profile(prof) -> None:
             console.print(
                 noise_floor_line(floor, prof.fit_quality["held_out"]["all"]["mape"]), soft_wrap=True
             )
+    probe = prof.provenance.details.get("host_probe_ms")
+    if probe:
+        spread = prof.provenance.details.get("host_probe_spread")
+        console.print(
+            f"host probe while profiling (a fixed matmul loop, no engine): median {probe:.2f} ms"
+            + (f", P90/P10 over the episodes {1 + spread:.2f}x" if spread is not None else "")
+            + " — validate run compares the host's speed then and now",
+            soft_wrap=True,
+        )
     if prof.overheads_s:
         console.print(
             "overheads outside steps: "
