@@ -4,9 +4,9 @@ A validation error can come from the cost model, from the engine running differe
 the machine itself running faster or slower than when it was profiled. The probe separates the
 last: it times the same small dense workload (single-threaded NumPy matmuls, the kind of work a
 CPU engine's step is made of) and reports the median of a few short samples, in milliseconds.
-The profiler records it at the start and end of profiling, validation before and after every
-scenario, so a report can say "the host ran 20% slower than when profiled" from a measurement
-that involves no vLLM at all.
+The profiler records it after every episode (the profile keeps the median and the spread),
+validation before and after every scenario, so a report can say "the host ran 20% slower
+than when profiled" from a measurement that involves no vLLM at all.
 
 A diagnostic, never a correction: nothing is rescaled by it (``validate run --rescale`` rescales
 by the run's own measured step times, and says so).

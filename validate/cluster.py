@@ -63,7 +63,7 @@ class LiveCluster(LiveGateway):
             )
         self.workers = workers
         self.outbox: list[list] = [[] for _ in workers]  # dispatched, not yet handed over
-        self.pending: list[list | None] = [None] * len(workers)  # each busy worker's step row
+        self.started_s = [0.0] * len(workers)  # when each worker's last go was sent
         super().__init__(workers, trace, config, clock=clock, timeout_s=timeout_s)
 
     def _slots(self) -> list[ReplicaSlot]:
@@ -128,7 +128,7 @@ class LiveCluster(LiveGateway):
 
     def _go(self, r: int, now: float) -> None:
         adds, self.outbox[r] = self.outbox[r], []
-        self.pending[r] = [now, None, False, 0, 0.0, 0, 0.0, 0, 0, 0, 0, r]
+        self.started_s[r] = now
         self.workers[r].go(adds)
 
     def _result(self, r: int) -> int:
@@ -137,17 +137,15 @@ class LiveCluster(LiveGateway):
         outs, records, has_work = self.workers[r].result()
         self._admit()  # arrivals up to the boundary first, as the simulator orders them
         now = self.now()
-        row = self.pending[r]
-        admitted, engine_s, shape, done = self._observe(outs, records, row[0], now)
+        start = self.started_s[r]
+        admitted, engine_s, shape, done = self._observe(outs, records, start, now)
         self._finish(done, self.slots[r], now)
         self.deadline = self.dispatcher.poll(now)
-        row[1], row[3], row[4], row[5:11] = now, admitted, engine_s, shape
+        steps_on = bool(has_work or self.outbox[r])  # else the replica goes idle after this
         if records:  # a step the engine ran (a go that found no work runs none)
-            self.step_log.append(row)
-        if has_work or self.outbox[r]:
+            self.step_log.append([start, now, not steps_on, admitted, engine_s, *shape, r])
+        if steps_on:
             self._go(r, now)
-        elif records:
-            row[2] = True  # the replica goes idle after this step
         self._hand_over(now)
         return len(done)
 
