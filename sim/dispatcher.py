@@ -80,13 +80,15 @@ class Dispatcher:
 
     @classmethod
     def from_config(
-        cls, config, gateway: Gateway, slots: list[ReplicaSlot], send, router=None
+        cls, config, gateway: Gateway, slots: list[ReplicaSlot], send, router=None, prefix_of=None
     ) -> Dispatcher:
         """The dispatcher a :class:`~driftsched.sim.config.SimConfig` describes (``router``:
-        a router object replacing the config's spec)."""
+        a router object replacing the config's spec). ``prefix_of(index) -> chunk ids`` is
+        bound to a router that reads each request's prefix (``bind``: prefix_affinity) — by
+        every driver alike, simulated or live."""
         from driftsched.sim.router import make_router
 
-        return cls(
+        out = cls(
             gateway,
             slots,
             send,
@@ -96,6 +98,10 @@ class Dispatcher:
             batch_wait_s=config.batch_wait_s,
             router=make_router(router if router is not None else config.router),
         )
+        bind = getattr(out.router, "bind", None)
+        if bind is not None and prefix_of is not None:
+            bind(prefix_of)
+        return out
 
     # -- continuous ----------------------------------------------------------------------------
     def room(self) -> bool:

@@ -65,6 +65,13 @@ def prefix_at(cells, index: int) -> Prefix | None:
     return Prefix(*parsed) if parsed else None
 
 
+def chunk_ids_at(cells, index: int) -> tuple[int, ...]:
+    """Row ``index``'s prefix chunk ids (empty: it shares nothing), what a prefix-reading
+    router is bound to (:meth:`~driftsched.sim.router.PrefixAffinity.bind`)."""
+    prefix = prefix_at(cells, index)
+    return prefix.chunk_ids if prefix else ()
+
+
 def cache_stats(pools) -> dict:
     """Tokens looked up and hit at admission over ``pools`` (vLLM's prefix-cache queries and
     hits), and the hit rate."""

@@ -79,11 +79,8 @@ class Run:
         ]
         self.dispatcher = Dispatcher.from_config(
             config, self.gateway, [r.slot for r in self.replicas], self._send,
-            extensions.get("router"),
+            extensions.get("router"), prefix_of=self._chunk_ids,
         )  # fmt: skip
-        bind = getattr(self.dispatcher.router, "bind", None)
-        if bind is not None:  # a router that reads each request's prefix (prefix_affinity)
-            bind(self._chunk_ids)
         costs = cost_model or CostModel(profile, overheads=config.overheads)  # or per replica
         self.costs = list(costs) if isinstance(costs, list) else [costs] * config.replicas
         for cost in {id(c): c for c in self.costs}.values():  # a model playing back a live

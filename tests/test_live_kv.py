@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.simkit import LIVE_VLLM
+from tests.simkit import LIVE_VLLM, assert_replays, replay_settings
 
 pytestmark = LIVE_VLLM
 
@@ -21,54 +21,21 @@ KV_BLOCKS = 17  # 16 usable: one 2048-token request fits, a dozen 400-token ones
 
 @pytest.fixture(scope="module")
 def kv_pressure(tmp_path_factory):
-    from driftsched.calibrate.plan import points
-    from driftsched.calibrate.profiler import ProfileSettings, warm_up
-    from driftsched.calibrate.vllm_engine import InstrumentedEngine
-    from driftsched.sim.profile import load_profile
-    from driftsched.validate.engines import engine_args
-    from driftsched.validate.runner import ValidateSettings, run
-    from driftsched.validate.scenario import Grid
+    from driftsched.validate.runner import run
 
     out = tmp_path_factory.mktemp("kv-pressure")
-    profile = load_profile("cpu-tiny-llama")
-    args, plan = engine_args(profile, out)
-    ProfileSettings.model_validate(plan).apply_environment()
-    engine = InstrumentedEngine({**args, "num_gpu_blocks_override": KV_BLOCKS})
-    try:
-        assert engine.num_gpu_blocks == KV_BLOCKS
-        warm_up(engine, points(2048, 64, 1024, True), 600)
-        grid = Grid(
-            policies=["fifo"],
-            correctors=["none"],
-            modes=["continuous"],
-            loads=[2.0],
-            requests=120,
-            scenarios=1,
-            seed=3,
-            max_concurrency=16,
-        )
-        settings = ValidateSettings(
-            profile="cpu-tiny-llama", grid=grid, timeout_s=400, warmup_steps=0
-        )
-        yield run(out, settings, engine=engine), out
-    finally:
-        engine.shutdown()
+    grid = {"policies": ["fifo"], "loads": [2.0], "requests": 120, "seed": 3}
+    settings = replay_settings(grid, engine_overrides={"num_gpu_blocks_override": KV_BLOCKS})
+    return run(out, settings), out
 
 
 def test_replay_matches_vllm_step_for_step_under_kv_pressure(kv_pressure):
     import pandas as pd
 
     report, out = kv_pressure
+    assert report["num_gpu_blocks"] == KV_BLOCKS  # the engine's pool, and the simulator's
     (row,) = report["scenarios"]
     live = pd.read_parquet(out / "scenarios" / row["key"] / "live.parquet")
-    print(
-        f"{row['key']} with {KV_BLOCKS} KV blocks: {int(live['preemptions'].sum())} preemptions "
-        f"live; replay {row['replay_identical_share']:.4f} of {row['replay_steps_live']} steps "
-        f"identical (first divergence {row['replay_first_divergence']}), per-request E2E error "
-        f"P99 {row['replay_e2e_request_error_p99']:.4f}; raw E2E P50 "
-        f"{row['e2e_p50_rel_error']:.3f}, rescaled {row['rescaled_e2e_p50_rel_error']:.3f}"
-    )
-    assert row["status"] == "complete" and row["live_finished"] == row["requests"]
-    assert live["preemptions"].sum() > 0  # the pressure is real
-    assert row["replay_identical_share"] >= 0.99, row["replay_first_divergence"]
-    assert row["replay_e2e_request_error_p99"] <= 0.01
+    preemptions = int(live["preemptions"].sum())
+    assert_replays(row, f" with {KV_BLOCKS} KV blocks, {preemptions} preemptions live")
+    assert preemptions > 0  # the pressure is real

@@ -69,7 +69,9 @@ def test_the_reader_sees_the_readme():
     assert bash_commands("a \\\n   b  # x\n# comment\n\nc\n") == ["a b  # x", "c"]
 
 
-def _run_all(tmp_path: Path, live: bool) -> None:
+def run_readme(tmp_path: Path, live: bool) -> Path:
+    """Every step of the README (``live``: the ones that need vLLM; else the others), in a
+    folder laid out like a clone under ``tmp_path``; returns that folder."""
     if not SHARED_TRACES.is_dir():
         pytest.skip(f"the README's examples read ../shared/traces; not found at {SHARED_TRACES}")
     work = tmp_path / "clone"
@@ -100,15 +102,22 @@ def _run_all(tmp_path: Path, live: bool) -> None:
         )
         ran += 1
     assert ran
+    return work
 
 
 @pytest.mark.readme
 def test_every_readme_example_runs_as_written(tmp_path):
-    _run_all(tmp_path, live=False)
+    run_readme(tmp_path, live=False)
 
 
 @pytest.mark.readme
 @pytest.mark.live
 def test_every_readme_example_runs_as_written_with_vllm(tmp_path):
+    """With ``DRIFTSCHED_LIVE_FLOW`` set, the folder the commands ran in is kept there (a copy)
+    for tests/test_live.py to gate on (CI does: the calibration and validation run once)."""
     pytest.importorskip("vllm")
-    _run_all(tmp_path, live=True)
+    work = run_readme(tmp_path, live=True)
+    keep = os.environ.get("DRIFTSCHED_LIVE_FLOW")
+    if keep:
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(work, keep, symlinks=True)

@@ -368,3 +368,44 @@ def test_the_report_says_how_fast_the_host_itself_ran(tmp_path, monkeypatch):
     report, _ = run_fake(tmp_path / "b", scenarios=1)  # the bundled profile: no probe
     assert report["scenarios"][0]["host_slowdown"] is None
     assert "| n/a |" in markdown(report)
+
+
+def test_engine_overrides_reach_the_engine_and_the_report(tmp_path, monkeypatch):
+    """Arguments set over the profile's (here a small KV cache and no torch.compile) are what
+    the engine is built with, and the report says so beside the profile they depart from."""
+    from driftsched.validate import engines
+    from driftsched.validate.report import markdown
+
+    clock = FakeClock()
+    built = []
+
+    def start(args, plan, warmup_steps, log_path=None):
+        built.append((dict(args), warmup_steps))
+        return FakeLiveEngine(clock)
+
+    monkeypatch.setattr(engines, "start_engine", start)
+    overrides = {"enforce_eager": True, "num_gpu_blocks_override": 17}
+    config = settings(scenarios=1).model_copy(
+        update={"engine_overrides": overrides, "warmup_steps": 7, "speed_check_steps": 0}
+    )
+    report = run(tmp_path, config, clock=clock, sleep=clock.sleep)
+    ((args, warmup),) = built
+    assert warmup == 7 and args["enforce_eager"] is True
+    assert args["num_gpu_blocks_override"] == 17 and args["max_num_seqs"] > 0  # the profile's
+    assert report["engine_overrides"] == overrides and "speed_ratio_before" not in report
+    assert "`enforce_eager=True`, `num_gpu_blocks_override=17`" in markdown(report)
+
+
+def test_engine_arguments_on_the_command_line_are_typed_or_refused(tmp_path, capsys):
+    from driftsched.ground.parse import parse_json_values
+    from tests.test_bad_input import assert_one_line, cli
+
+    pairs = ["num_gpu_blocks_override=17", "enforce_eager=true", "dtype=bfloat16"]
+    assert parse_json_values(pairs, "--engine-arg") == {
+        "num_gpu_blocks_override": 17,
+        "enforce_eager": True,
+        "dtype": "bfloat16",
+    }
+    code, _, err = cli(capsys, "validate", "run", "-o", tmp_path / "v", "--engine-arg", "eager")
+    assert_one_line(code, err, "--engine-arg", "expected KEY=VALUE", "'eager'")
+    assert not (tmp_path / "v").exists()

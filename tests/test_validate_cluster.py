@@ -97,3 +97,35 @@ def test_a_kv_reading_router_is_refused_with_several_workers():
     config = SimConfig(replicas=2, router="least_kv", profile=PROFILE)
     with pytest.raises(InputError, match="KV pools"):
         LiveCluster([object(), object()], trace([(0.0, "standard", "short_qa", 10, 5)]), config)
+
+
+def test_validate_refuses_a_kv_reading_router_before_any_engine_starts(tmp_path, capsys):
+    """The settings say no, so no engine (minutes on a GPU host) starts for nothing; with one
+    replica there is no router to refuse."""
+    from tests.test_bad_input import assert_one_line, cli
+
+    with pytest.raises(InputError, match="least_kv.*KV pools"):
+        ValidateSettings(profile=PROFILE, replicas=2, router="least_kv")
+    assert ValidateSettings(profile=PROFILE, replicas=1, router="least_kv").router == "least_kv"
+    argv = ["validate", "run", "--profile", PROFILE, "-o", tmp_path / "v"]
+    code, _, err = cli(capsys, *argv, "--replicas", "2", "--router", "least_kv")
+    assert_one_line(code, err, "least_kv", "KV pools")
+    assert not (tmp_path / "v").exists()
+
+
+def test_prefix_affinity_routes_live_as_the_simulator_does(tmp_path):
+    """The live gateway binds a prefix-reading router to the trace's prefixes, as the
+    simulator does, with or without prefix caching. (It did not: live, every request went
+    to the least loaded replica, and on vLLM replay diverged at step 49.)"""
+    from driftsched.traces.generators import generate
+
+    sessions = generate("sessions", requests=50, seed=4, system_prompts=4, think_time_s=2.0)
+    path = sessions.write(tmp_path / "sessions.parquet")
+    grid = {"policies": ["fifo"], "correctors": ["none"], "requests": 50, "trace": str(path)}
+    settings = cluster_settings("continuous", "prefix_affinity", **grid)
+    report = run(tmp_path / "v", settings, engine_factory=real_time_engine)
+    (row,) = report["scenarios"]
+    folder = tmp_path / "v" / "scenarios" / row["key"]
+    live, replayed = (pd.read_parquet(folder / f) for f in ("live.parquet", "replay.parquet"))
+    assert (live["replica"].to_numpy() == replayed["replica"].to_numpy()).all()
+    assert row["replay_identical_share"] >= 0.99, row["replay_first_divergence"]

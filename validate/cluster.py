@@ -37,6 +37,17 @@ from driftsched.validate.worker import EngineWorker
 from driftsched.ground.errors import InputError
 
 
+def refuse_kv_router(router) -> None:
+    """:class:`InputError` for a router that reads the engines' KV pools (see the module
+    docstring); checked before any engine starts."""
+    if getattr(make_router(router), "reads_kv", False):
+        raise InputError(
+            f"router {router!r} reads the engines' KV pools, which live in their worker "
+            "processes; live runs with several replicas take a router that does not "
+            "(round_robin, least_outstanding, prefix_affinity)"
+        )
+
+
 class LiveCluster(LiveGateway):
     """``workers`` (started :class:`EngineWorker` s, replica ``k`` = ``workers[k]``) behind one
     gateway; ``config.replicas`` must equal their number. ``run()`` returns a
@@ -55,12 +66,7 @@ class LiveCluster(LiveGateway):
             raise InputError(
                 f"replicas is {config.replicas} but {len(workers)} engine workers were started"
             )
-        if getattr(make_router(config.router), "reads_kv", False):
-            raise InputError(
-                f"router {config.router!r} reads the engines' KV pools, which live in their "
-                "worker processes; live runs with several replicas take a router that does not "
-                "(round_robin, least_outstanding, prefix_affinity)"
-            )
+        refuse_kv_router(config.router)
         self.workers = workers
         self.outbox: list[list] = [[] for _ in workers]  # dispatched, not yet handed over
         self.started_s = [0.0] * len(workers)  # when each worker's last go was sent

@@ -1,7 +1,7 @@
 """The live engines a validation runs on: the engine the measured profile describes (its
 arguments, a warm start, the environment it differs in), its speed against the profile, and —
 for several replicas — one engine worker process per core (:mod:`driftsched.validate.worker`).
-A function here takes an in-process engine or a list of workers alike where both make sense."""
+:class:`LiveEngines` is the runner's one handle on either kind."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def speed_check(engine, args: dict, profile: Profile, steps: int = 300) -> float
 
     Reported before and after the scenarios so a reader can tell cost-model error from the
     machine running faster or slower than when it was profiled; nothing is rescaled by it."""
-    if not hasattr(engine, "steps"):
+    if not steps or not hasattr(engine, "steps"):
         return None
     from driftsched.calibrate.profiler import speed_ratio, warm_up
     from driftsched.sim.costmodel import CostModel
@@ -103,15 +103,6 @@ def start_engine_workers(
     return start_workers(build, replicas, log_dir=out if logged else None)
 
 
-def speed(engine, args: dict, profile: Profile):
-    """:func:`speed_check` of the engine, or of each worker (a list, replica order)."""
-    if isinstance(engine, list):  # all workers at once: they run on their own cores
-        for w in engine:
-            w.ask(speed_check, args, profile)
-        return [w.answer() for w in engine]
-    return speed_check(engine, args, profile)
-
-
 def reset_prefix_cache(engine) -> bool | None:
     """Empty ``engine``'s prefix cache when it has one (run in a worker by the cluster)."""
     reset = getattr(engine, "reset_prefix_cache", None)
@@ -132,3 +123,83 @@ def gpu_telemetry(out: Path):
         return None
     telemetry.start()
     return telemetry
+
+
+class LiveEngines:
+    """What a validation runs on — one in-process engine, or engine workers (a list, replica
+    order, :mod:`driftsched.validate.worker`) — behind one interface, so the runner never asks
+    which it has. ``owned``: started for this run, so :meth:`shutdown` stops it; an engine the
+    caller passed in is the caller's to stop."""
+
+    def __init__(self, engine, owned: bool):
+        self.engine, self.owned = engine, owned
+        self.workers = engine if isinstance(engine, list) else None
+
+    @classmethod
+    def start(cls, out: Path, args: dict, plan: dict, replicas: int, warmup_steps: int, factory):
+        """The profile's engine (``factory(args, plan)`` instead, when given: tests' fakes),
+        or ``replicas`` > 1 engine workers, one per core."""
+        if replicas > 1:
+            return cls(start_engine_workers(out, replicas, warmup_steps, args, plan, factory), True)
+        if factory is not None:
+            return cls(factory(args, plan), True)
+        return cls(start_engine(args, plan, warmup_steps, out / "engine.log"), True)
+
+    @property
+    def num_gpu_blocks(self) -> int | None:
+        if self.workers is not None:
+            return self.workers[0].info.get("num_gpu_blocks")
+        return getattr(self.engine, "num_gpu_blocks", None)
+
+    @property
+    def engine_args(self) -> dict:
+        """The arguments the engine was built with (empty for an engine that does not say)."""
+        if self.workers is not None:
+            return self.workers[0].info.get("engine_args") or {}
+        return getattr(self.engine, "engine_args", {}) or {}
+
+    def environment(self) -> dict | None:
+        """The engine's environment (device, versions, threads, allocator), if it reports it."""
+        if self.workers is not None:
+            return self.workers[0].info.get("environment")
+        return self.engine.environment() if hasattr(self.engine, "environment") else None
+
+    def describe(self) -> dict:
+        """For the report: each worker's process and core."""
+        if self.workers is None:
+            return {}
+        return {"workers": [{"pid": w.info["pid"], "core": w.info["core"]} for w in self.workers]}
+
+    def speed(self, args: dict, profile: Profile, steps: int):
+        """:func:`speed_check` of the engine, or of each worker (a list, replica order), all
+        at once: the workers run on their own cores."""
+        if self.workers is None:
+            return speed_check(self.engine, args, profile, steps)
+        for w in self.workers:
+            w.ask(speed_check, args, profile, steps)
+        return [w.answer() for w in self.workers]
+
+    def gateway(self, trace, config, timeout_s: float, clock=None, sleep=None):
+        """The live loop for one scenario: :class:`~driftsched.validate.live.LiveGateway` in
+        front of the engine, :class:`~driftsched.validate.cluster.LiveCluster` in front of
+        the workers."""
+        kwargs = {"clock": clock} if clock is not None else {}
+        if self.workers is not None:
+            from driftsched.validate.cluster import LiveCluster
+
+            return LiveCluster(self.workers, trace, config, timeout_s=timeout_s, **kwargs)
+        from driftsched.validate.live import LiveGateway
+
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        return LiveGateway(self.engine, trace, config, timeout_s=timeout_s, **kwargs)
+
+    def shutdown(self) -> None:
+        """Stop the engine (every worker) if this run started it."""
+        if not self.owned:
+            return
+        if self.workers is not None:
+            for w in self.workers:
+                w.shutdown()
+        elif (stop := getattr(self.engine, "shutdown", None)) is not None:
+            stop()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from driftsched.sim.config import SimConfig
 from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.estimatorview import with_view_columns
 from driftsched.sim.gateway import Gateway
-from driftsched.sim.prefixcache import prefix_at, prefix_cells
+from driftsched.sim.prefixcache import chunk_ids_at, prefix_at, prefix_cells
 from driftsched.sim.records import RecordBook
 from driftsched.sim.request import Admission, slo_columns
 from driftsched.traces.schema import tier_rank
@@ -119,15 +120,19 @@ class LiveGateway:
         self.max_tokens = f["max_tokens"].to_numpy(dtype=np.int64)
         self.slo = slo_columns(f)
         self.caching = bool(config.engine.get("enable_prefix_caching"))
-        # what each prompt shares (token ids follow it: calibrate.vllm_engine.prompt_ids)
-        self.prefixes = prefix_cells(f) if self.caching else None
+        # what each prompt shares (token ids follow it: calibrate.vllm_engine.prompt_ids);
+        # a prefix-reading router reads it with caching on or off, as in the simulator
+        cells = prefix_cells(f)
+        self.prefixes = cells if self.caching else None
         self.cols = {
             c: [str(v) for v in f[c]] for c in ("request_id", "tenant", "tier", "category")
         }
         self.gateway = Gateway.from_config(config, self.output, categories=f["category"])
         self.slots = self._slots()
         self.slot = self.slots[0]
-        self.dispatcher = Dispatcher.from_config(config, self.gateway, self.slots, self._send)
+        self.dispatcher = Dispatcher.from_config(
+            config, self.gateway, self.slots, self._send, prefix_of=partial(chunk_ids_at, cells)
+        )
         self.book = RecordBook(self.n)
         self.ids = [f"q{i}" for i in range(self.n)]
         self.index = {rid: i for i, rid in enumerate(self.ids)}

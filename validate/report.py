@@ -62,6 +62,15 @@ def markdown(report: dict) -> str:
             "Engine environment as profiled (device, vLLM and torch versions, threads, allocator).",
             "",
         ]
+    overrides = report.get("engine_overrides")
+    if overrides:
+        lines += [
+            "**Engine arguments set over the profile's:** "
+            + ", ".join(f"`{k}={v}`" for k, v in overrides.items())
+            + " — live timing is not like for like with the profile; schedule replay (which "
+            "takes the live steps' own durations) is.",
+            "",
+        ]
     s = report.get("summary")
     if s:
         lines += [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from driftsched.sim.config import SimConfig
@@ -15,16 +16,13 @@ from driftsched.sim.result import write_parquet
 from driftsched.sim.simulation import simulate
 from driftsched.validate import fidelity
 from driftsched.validate.engines import (
+    LiveEngines,
     engine_args,
     environment_check,
     gpu_telemetry,
-    speed,
-    start_engine,
-    start_engine_workers,
 )
-from driftsched.validate.live import LiveGateway
 from driftsched.validate.scenario import Grid, Scenario, workload
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from driftsched.ground.atomic import output_folder, write_json, write_text
 from driftsched.ground.config import Config
@@ -100,6 +98,26 @@ class ValidateSettings(Config):
         "that does not read the engines' KV pools",
     )
 
+    warmup_steps: int = Field(
+        1500,
+        ge=0,
+        description="engine steps run (and discarded) before the first scenario: a "
+        "fresh CPU engine runs ~15% slower for its first few hundred steps",
+    )
+    speed_check_steps: int = Field(
+        300,
+        ge=0,
+        description="plan steps timed against the profile before and after the scenarios "
+        "(the report's speed check; 0 leaves it out)",
+    )
+    engine_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vLLM engine arguments set over the profile's: e.g. "
+        "{'num_gpu_blocks_override': 17} for KV pressure, or {'enforce_eager': true} to skip "
+        "torch.compile (~35 s a start on CPU) for a check of semantics by schedule replay. "
+        "Reported; live timing is then not like for like with the profile",
+    )
+
     @field_validator("router")
     @classmethod
     def _router(cls, spec: str) -> str:
@@ -107,12 +125,13 @@ class ValidateSettings(Config):
 
         return ROUTERS.check(spec)
 
-    warmup_steps: int = Field(
-        1500,
-        ge=0,
-        description="engine steps run (and discarded) before the first scenario: a "
-        "fresh CPU engine runs ~15% slower for its first few hundred steps",
-    )
+    @model_validator(mode="after")
+    def _router_runs_live(self) -> ValidateSettings:
+        if self.replicas > 1:
+            from driftsched.validate.cluster import refuse_kv_router
+
+            refuse_kv_router(self.router)
+        return self
 
 
 def run(
@@ -142,23 +161,17 @@ def run(
     args, plan = engine_args(profile, out) if engine_factory is None else ({}, {})
     if args:
         args["enable_prefix_caching"] = settings.prefix_caching
-    own = engine is None
-    if not own and settings.prefix_caching != bool(
-        getattr(engine, "engine_args", {}).get("enable_prefix_caching", settings.prefix_caching)
-    ):
-        raise InputError(
-            f"prefix_caching is {settings.prefix_caching} but the engine given runs with "
-            f"enable_prefix_caching={not settings.prefix_caching}"
-        )
+        args.update(settings.engine_overrides)
+    if settings.engine_overrides:
+        report["engine_overrides"] = settings.engine_overrides
     try:
-        if own and settings.replicas > 1:
-            engine = start_engine_workers(
-                out, settings.replicas, settings.warmup_steps, args, plan, engine_factory
+        engines = (
+            LiveEngines(engine, owned=False)
+            if engine is not None
+            else LiveEngines.start(
+                out, args, plan, settings.replicas, settings.warmup_steps, engine_factory
             )
-        elif own and engine_factory is None:
-            engine = start_engine(args, plan, settings.warmup_steps, out / "engine.log")
-        elif own:
-            engine = engine_factory(args, plan)
+        )
     except DriftschedError:
         raise
     except Exception as exc:
@@ -168,22 +181,48 @@ def run(
         raise EngineFailure(
             f"the vLLM engine failed to start: {report['error']} (partial report in {out})"
         ) from None
-    workers = engine if isinstance(engine, list) else None
-    if workers is not None:
-        blocks = workers[0].info.get("num_gpu_blocks")
-        if workers[0].info.get("environment"):
-            report.update(environment_check(workers[0].info["environment"], profile))
-        report["workers"] = [{"pid": w.info["pid"], "core": w.info["core"]} for w in workers]
-    else:
-        blocks = getattr(engine, "num_gpu_blocks", None)
-        if hasattr(engine, "environment"):
-            report.update(environment_check(engine.environment(), profile))
-    if engine_factory is None:
-        report["speed_ratio_before"] = speed(engine, args, profile)
-    telemetry = gpu_telemetry(out) if engine_factory is None else None
+    try:
+        if not engines.owned:
+            _engine_matches(engines.engine_args, settings)
+        report["num_gpu_blocks"] = engines.num_gpu_blocks
+        report.update(engines.describe())
+        if (environment := engines.environment()) is not None:
+            report.update(environment_check(environment, profile))
+        _scenarios(out, settings, profile, scenarios, engines, args, report, progress, clock, sleep)
+    except KeyboardInterrupt:
+        report["status"] = "interrupted"
+        _write(out, report)
+        raise
+    finally:
+        engines.shutdown()
+    _write(out, report)
+    return report
+
+
+def _engine_matches(args: dict, settings: ValidateSettings) -> None:
+    """An engine given to :func:`run` must run as the settings say (prefix caching, the
+    arguments set over the profile's): else the report would describe another engine."""
+    if not args:  # an engine that does not say how it was built (tests' fakes)
+        return
+    want = {"enable_prefix_caching": settings.prefix_caching, **settings.engine_overrides}
+    for key, value in want.items():
+        if args.get(key, False if key == "enable_prefix_caching" else None) != value:
+            raise InputError(
+                f"the settings say {key}={value} but the engine given runs with "
+                f"{key}={args.get(key)}"
+            )
+
+
+def _scenarios(out, settings, profile, scenarios, engines, args, report, progress, clock, sleep):
+    """Every scenario on ``engines``, the speed check before and after (a real engine only);
+    the report written after each scenario."""
+    check = settings.speed_check_steps if args else 0  # args: the profile's engine, not a fake
+    if check:
+        report["speed_ratio_before"] = engines.speed(args, profile, check)
+    telemetry = gpu_telemetry(out) if args else None
     try:
         for k, sc in enumerate(scenarios):
-            row = _one(out, settings, profile, sc, engine, blocks, clock, sleep)
+            row = _one(out, settings, profile, sc, engines, clock, sleep)
             report["scenarios"].append(row)
             report["summary"] = fidelity.summary(
                 [r for r in report["scenarios"] if r["status"] == "complete"]
@@ -199,23 +238,12 @@ def run(
                     f"{row['live_finished']} of {row['requests']} requests "
                     f"completed (partial report in {out})"
                 )
-        if engine_factory is None:
-            report["speed_ratio_after"] = speed(engine, args, profile)
+        if check:
+            report["speed_ratio_after"] = engines.speed(args, profile, check)
         report["status"] = "complete"
-    except KeyboardInterrupt:
-        report["status"] = "interrupted"
-        _write(out, report)
-        raise
     finally:
         if telemetry is not None:
             telemetry.stop()
-        if own and workers is not None:
-            for w in workers:
-                w.shutdown()
-        elif own and (shutdown := getattr(engine, "shutdown", None)):
-            shutdown()
-    _write(out, report)
-    return report
 
 
 def _one(
@@ -223,13 +251,13 @@ def _one(
     settings: ValidateSettings,
     profile: Profile,
     sc: Scenario,
-    engine,
-    blocks,
+    engines: LiveEngines,
     clock,
     sleep,
 ) -> dict:
     g = settings.grid
     trace = workload(g, sc, profile, settings.replicas)
+    blocks = engines.num_gpu_blocks
     config = SimConfig(
         replicas=settings.replicas,
         router=settings.router,
@@ -246,15 +274,9 @@ def _one(
         },
         estimator_view=settings.estimator_view,
     )
-    kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
 
     def gateway():
-        if isinstance(engine, list):  # engine workers, one per replica
-            from driftsched.validate.cluster import LiveCluster
-
-            kwargs.pop("sleep", None)
-            return LiveCluster(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
-        return LiveGateway(engine, trace, config, timeout_s=settings.timeout_s, **kwargs)
+        return engines.gateway(trace, config, settings.timeout_s, clock, sleep)
 
     from driftsched.calibrate.hostspeed import probe_ms, slowdown
 
@@ -265,11 +287,7 @@ def _one(
     folder = out / "scenarios" / sc.key
     write_parquet(live.records, folder / "live.parquet")
     write_parquet(sim.records, folder / "sim.parquet")
-    timing = (
-        _timing(folder, trace, config, profile, live, snap=not isinstance(engine, list))
-        if live.steps is not None
-        else {}
-    )
+    timing = _timing(folder, trace, config, profile, live) if live.steps is not None else {}
     row = {
         **sc.model_dump(),
         "key": sc.key,
@@ -303,7 +321,7 @@ def _one(
     return row
 
 
-def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live, snap=True) -> dict:
+def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live) -> dict:
     """Schedule replay (semantics with the machine's own step times) and the sim rescaled by
     the run's measured speed (the cost model's shape with the day's speed factored out)."""
     from driftsched.validate.replay import (
@@ -317,7 +335,7 @@ def _timing(folder: Path, trace, config: SimConfig, profile: Profile, live, snap
     write_parquet(live.steps, folder / "live_steps.parquet")
     if not len(live.steps):
         return {}
-    replayed, row = replay(trace, config, profile, live.steps, live.admit_s, snap)
+    replayed, row = replay(trace, config, profile, live.steps, live.admit_s)
     write_parquet(replayed, folder / "replay.parquet")
     row.update(request_errors(live.records, replayed))
     row.update(_prefixed("replay_", fidelity.scenario_fidelity(live.records, replayed)))

@@ -61,12 +61,21 @@ def val_run(
     router: Annotated[
         str, typer.Option(help="with --replicas > 1: round_robin, least_outstanding, ...")
     ] = "round_robin",
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine-arg",
+            metavar="KEY=VALUE",
+            help="a vLLM engine argument over the profile's (e.g. num_gpu_blocks_override=17, "
+            "enforce_eager=true); repeatable; reported",
+        ),
+    ] = None,
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
     from driftsched.ground.config import build
     from driftsched.ground.console import console
-    from driftsched.ground.parse import parse_list
+    from driftsched.ground.parse import parse_json_values, parse_list
     from driftsched.validate.report import figures
     from driftsched.validate.runner import ValidateSettings, check_gates, run
 
@@ -94,6 +103,7 @@ def val_run(
             "prefix_caching": prefix_caching,
             "replicas": replicas,
             "router": router,
+            "engine_overrides": parse_json_values(engine_arg, "--engine-arg"),
         },
         "validate settings",
     )

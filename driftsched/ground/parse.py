@@ -55,6 +55,18 @@ def parse_sets(pairs: list[str] | None, what: str) -> dict:
     return out
 
 
+def parse_json_values(pairs: list[str] | None, what: str) -> dict:
+    """``KEY=VALUE`` pairs whose values are read as JSON where they parse (``17``, ``true``,
+    ``0.5``, ``[1, 2]``) and kept as text where they do not (``bfloat16``)."""
+    out: dict = parse_overrides(pairs or [], what)
+    for key, value in out.items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def parse_keyvals(text: str, what: str) -> dict[str, str]:
     """Parse a compact spec ``"a=1,b=x"`` into ``{"a": "1", "b": "x"}`` (values stripped)."""
     pairs = parse_overrides([p for p in text.split(",") if p], what)
