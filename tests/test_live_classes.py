@@ -44,7 +44,7 @@ def live_microbatch(class_engine, tmp_path_factory):
     from driftsched.validate.runner import run
 
     grid = {"policies": ["sjf"], "correctors": ["ewma"], "modes": ["microbatch"]}
-    settings = replay_settings({**grid, "loads": [2.0], "requests": 160, "seed": 1})
+    settings = replay_settings({**grid, "loads": [2.0], "requests": 110, "seed": 1})
     return run(tmp_path_factory.mktemp("validate-microbatch"), settings, engine=class_engine)
 
 

@@ -24,7 +24,7 @@ def kv_pressure(tmp_path_factory):
     from driftsched.validate.runner import run
 
     out = tmp_path_factory.mktemp("kv-pressure")
-    grid = {"policies": ["fifo"], "loads": [2.0], "requests": 120, "seed": 3}
+    grid = {"policies": ["fifo"], "loads": [2.0], "requests": 90, "seed": 3}
     settings = replay_settings(grid, engine_overrides={"num_gpu_blocks_override": KV_BLOCKS})
     return run(out, settings), out
 

@@ -2,11 +2,12 @@
 folder laid out like a clone (``../shared`` beside it), each command exiting 0.
 
 The first two blocks (install + main job, install + tests) are CI's own first two steps and are
-not repeated here; ``pip`` lines are skipped (the test runs in the installed environment).
-Commands that need vLLM (``driftsched calibrate profile``/``fit`` on a fresh profile, ``validate
-run``; none of them reads an earlier step's output but their own) run in a separate test marked
-``live``, in CI's live step; ``validate run`` may exit 3 — the
-documented outcome of a gate it was asked to apply — but never anything else.
+not repeated here, nor is the main job where the tour shows it again; ``pip`` lines are skipped
+(the test runs in the installed environment). Commands that need vLLM (``driftsched calibrate
+profile``/``fit`` on a fresh profile, ``validate run``; none of them reads an earlier step's
+output but their own) run in a separate test marked ``live``, in CI's live step; ``validate
+run`` may exit 3 — the documented outcome of a gate it was asked to apply — but never anything
+else.
 
 Run with ``pytest -m readme`` (CI does); plain ``pytest`` leaves these out (minutes of runs).
 """
@@ -45,15 +46,18 @@ def bash_commands(code: str) -> list[str]:
 
 
 def steps() -> list[tuple[str, str, bool]]:
-    """``(language, code or command, live)`` for everything the test runs, in README order."""
-    blocks = readme_blocks((REPO / "README.md").read_text())[2:]
+    """``(language, code or command, live)`` for everything the test runs, in README order;
+    where the tour repeats the main job (the first block's last command, CI's own first step,
+    run as written there), it is not run again."""
+    blocks = readme_blocks((REPO / "README.md").read_text())
+    main_job = blocks[0][1].strip().split("&&")[-1].strip()
     out = []
-    for lang, code in blocks:
+    for lang, code in blocks[2:]:
         if lang == "python":
             out.append(("python", code, False))
             continue
         for cmd in bash_commands(code):
-            if cmd.startswith("pip "):
+            if cmd.startswith("pip ") or cmd.split("#")[0].strip() == main_job:
                 continue
             out.append(("bash", cmd, cmd.startswith(LIVE)))
     return out
@@ -64,6 +68,7 @@ def test_the_reader_sees_the_readme():
     found = steps()
     commands = [c for lang, c, _ in found if lang == "bash"]
     assert any(c.startswith("driftsched sweep") for c in commands)
+    assert not any(c.startswith("driftsched paper -o out/paper") for c in commands)  # CI's own
     assert any("driftsched traces import azure" in c for c in commands)
     assert any(lang == "python" and "import driftsched" in c for lang, c, _ in found)
     assert bash_commands("a \\\n   b  # x\n# comment\n\nc\n") == ["a b  # x", "c"]
