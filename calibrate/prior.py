@@ -157,10 +157,41 @@ class ModelArch(Config):
         return 2 * self.num_hidden_layers * self.kv_heads * self.dim_per_head * dtype_bytes
 
 
-#: Architectures of models we ship priors for (values from their config.json).
+def _arch(name, layers, hidden, heads, kv_heads, intermediate, vocab, tied, head_dim=None):
+    return ModelArch(
+        name=name,
+        num_hidden_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        intermediate_size=intermediate,
+        vocab_size=vocab,
+        tie_word_embeddings=tied,
+        head_dim=head_dim,
+    )
+
+
+#: Architectures a prior can be derived for by name (values from each model's config.json on
+#: huggingface.co/<name>; any other model: pass its config.json path). Read with
+#: :func:`load_model_config`; ``tests/test_costmodel.py`` checks each table row's parameter
+#: count against the count its model card publishes.
 MODELS: dict[str, ModelArch] = {
     m.name: m
     for m in [
+        # name, layers, hidden, query heads, KV heads, intermediate, vocab, tied embeddings
+        _arch("meta-llama/Llama-3.1-8B-Instruct", 32, 4096, 32, 8, 14336, 128256, False),
+        _arch("meta-llama/Llama-3.1-70B-Instruct", 80, 8192, 64, 8, 28672, 128256, False),
+        _arch("meta-llama/Meta-Llama-3-8B-Instruct", 32, 4096, 32, 8, 14336, 128256, False),
+        _arch("mistralai/Mistral-7B-Instruct-v0.3", 32, 4096, 32, 8, 14336, 32768, False),
+        _arch("Qwen/Qwen2.5-0.5B-Instruct", 24, 896, 14, 2, 4864, 151936, True),
+        _arch("Qwen/Qwen2.5-1.5B-Instruct", 28, 1536, 12, 2, 8960, 151936, True),
+        _arch("Qwen/Qwen2.5-3B-Instruct", 36, 2048, 16, 2, 11008, 151936, True),
+        _arch("Qwen/Qwen2.5-7B-Instruct", 28, 3584, 28, 4, 18944, 152064, False),
+        # Qwen3: head_dim 128 whatever the hidden size
+        _arch("Qwen/Qwen3-0.6B", 28, 1024, 16, 8, 3072, 151936, True, head_dim=128),
+        _arch("Qwen/Qwen3-1.7B", 28, 2048, 16, 8, 6144, 151936, True, head_dim=128),
+        _arch("Qwen/Qwen3-4B", 36, 2560, 32, 8, 9728, 151936, True, head_dim=128),
+        _arch("Qwen/Qwen3-8B", 36, 4096, 32, 8, 12288, 151936, False, head_dim=128),
         ModelArch(
             name="Qwen/Qwen1.5-1.8B-Chat",
             num_hidden_layers=24,

@@ -43,6 +43,51 @@ def test_every_gpu_in_the_table_gets_a_prior(gpu):
     assert GPUS[gpu].source
 
 
+#: parameter counts as each model card publishes them (billions)
+PUBLISHED_PARAMS_B = {
+    "meta-llama/Llama-3.1-8B-Instruct": 8.03,
+    "meta-llama/Llama-3.1-70B-Instruct": 70.6,
+    "meta-llama/Meta-Llama-3-8B-Instruct": 8.03,
+    "mistralai/Mistral-7B-Instruct-v0.3": 7.25,
+    "Qwen/Qwen2.5-0.5B-Instruct": 0.49,
+    "Qwen/Qwen2.5-1.5B-Instruct": 1.54,
+    "Qwen/Qwen2.5-3B-Instruct": 3.09,
+    "Qwen/Qwen2.5-7B-Instruct": 7.61,
+    "Qwen/Qwen3-0.6B": 0.6,
+    "Qwen/Qwen3-1.7B": 1.7,
+    "Qwen/Qwen3-4B": 4.0,
+    "Qwen/Qwen3-8B": 8.2,
+    "Qwen/Qwen1.5-1.8B-Chat": 1.8,
+    "codellama/CodeLlama-34b-Instruct-hf": 34.0,
+}
+
+
+def test_the_model_table_matches_the_published_parameter_counts():
+    """Each row's weights (layers, embeddings, LM head unless tied) against its model card: a
+    wrong layer count, head count or tied flag moves the count by far more than 2.5%."""
+    from driftsched.calibrate.prior import MODELS
+
+    assert set(MODELS) == set(PUBLISHED_PARAMS_B)
+    for name, arch in MODELS.items():
+        billions = arch.weight_params() / 1e9
+        assert billions == pytest.approx(PUBLISHED_PARAMS_B[name], rel=0.025), name
+
+
+@pytest.mark.parametrize("model", sorted(PUBLISHED_PARAMS_B))
+def test_every_model_in_the_table_gets_a_prior(model):
+    """On H100s, over as few GPUs as hold it; bigger models read more weights per step."""
+    for tp in (1, 2, 4, 8):
+        try:
+            p = derive_prior("H100", model, tensor_parallel=tp)
+            break
+        except InputError:
+            continue
+    assert all(v > 0 for v in p.coefficients.values()) and p.engine.num_gpu_blocks > 128
+    assert p.provenance.model == model and p.kind == "prior"
+    small = derive_prior("H100", "Qwen/Qwen2.5-0.5B-Instruct")
+    assert p.coefficients["const"] * tp >= small.coefficients["const"] * 0.999
+
+
 def test_faster_memory_means_faster_decode():
     shape = BatchShape(decode_requests=8, decode_context_tokens=8 * 500)
     times = {
