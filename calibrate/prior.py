@@ -1,7 +1,10 @@
 """Roofline *prior* profiles for hardware we do not have: GPU spec sheet + model config.json.
 
 Not measured. Every profile made here says ``provenance.kind = "prior"``; a measured profile
-always wins. The derivation (docs/model.md has the full argument):
+always wins. The inputs (spec sheets, architectures) are :mod:`driftsched.calibrate.specs`; the
+efficiency terms are fitted to public measurements (:mod:`driftsched.calibrate.priorfit`, per
+GPU generation) or the first prior's hand-picked ``roofline-v1``. The derivation
+(docs/model.md has the full argument; :func:`step_terms` is the one formula):
 
 - weights read once per step: ``const = weight_bytes / (mem_bw * eta_mem) + step_overhead_s``
 - prefill GEMMs: ``prefill_tokens = 2 * P_layers / (peak_flops * eta_flop)``
@@ -21,230 +24,145 @@ With tensor parallelism over ``tp`` GPUs, weights, KV cache and FLOPs are split 
 bandwidth, compute and memory scale by ``tp``, and each step pays ``2 * layers`` all-reduces of
 the activations, modelled as a fixed ``tp_allreduce_s`` per all-reduce (NVLink latency-bound
 for decode-sized messages). An approximation, stated as such in the profile.
+
+Without CUDA graphs (``enforce_eager``, as the reference study ran vLLM) every step also pays
+``eager_layer_overhead_s`` per layer: the kernel launches a graph would replay.
 """
 
 from __future__ import annotations
 
-import json
+from functools import cache
 from pathlib import Path
 
+from driftsched.calibrate.specs import (  # noqa: F401  (re-exported: the prior's inputs)
+    GPUS,
+    MODELS,
+    SPEC_TABLE_DATE,
+    GpuSpec,
+    ModelArch,
+    load_model_config,
+)
 from driftsched.sim.profile import EngineSettings, Profile, Provenance
 from pydantic import Field
 
 from driftsched.ground.config import Config
 from driftsched.ground.errors import InputError, canonical_name
 
-SPEC_TABLE_DATE = "2026-11-24"
-
-
-class GpuSpec(Config):
-    """Public spec-sheet numbers: dense (no sparsity) fp16/bf16 tensor throughput."""
-
-    name: str
-    dense_fp16_tflops: float = Field(gt=0)
-    memory_bandwidth_gbs: float = Field(gt=0)
-    memory_gb: float = Field(gt=0)
-    usable_memory_gib: float = Field(gt=0, description="what the driver reports as total")
-    source: str
-
-
-GPUS: dict[str, GpuSpec] = {
-    g.name: g
-    for g in [
-        GpuSpec(
-            name="L4",
-            dense_fp16_tflops=121.0,
-            memory_bandwidth_gbs=300.0,
-            memory_gb=24,
-            usable_memory_gib=22.5,
-            source="NVIDIA L4 datasheet: FP16 tensor 242 TFLOPS with sparsity (121 dense), "
-            "24 GB GDDR6, 300 GB/s",
-        ),
-        GpuSpec(
-            name="A10G",
-            dense_fp16_tflops=70.0,
-            memory_bandwidth_gbs=600.0,
-            memory_gb=24,
-            usable_memory_gib=22.0,
-            source="AWS EC2 G5 documentation / NVIDIA A10G: ~70 dense FP16 tensor TFLOPS, "
-            "24 GB GDDR6, 600 GB/s",
-        ),
-        GpuSpec(
-            name="L40S",
-            dense_fp16_tflops=362.05,
-            memory_bandwidth_gbs=864.0,
-            memory_gb=48,
-            usable_memory_gib=44.4,
-            source="NVIDIA L40S datasheet: FP16 tensor 733 TFLOPS with sparsity (362 dense), "
-            "48 GB GDDR6, 864 GB/s",
-        ),
-        GpuSpec(
-            name="A100-40GB",
-            dense_fp16_tflops=312.0,
-            memory_bandwidth_gbs=1555.0,
-            memory_gb=40,
-            usable_memory_gib=39.4,
-            source="NVIDIA A100 datasheet: FP16 tensor 312 TFLOPS dense, 40 GB HBM2, 1,555 GB/s",
-        ),
-        GpuSpec(
-            name="A100-80GB",
-            dense_fp16_tflops=312.0,
-            memory_bandwidth_gbs=2039.0,
-            memory_gb=80,
-            usable_memory_gib=79.2,
-            source="NVIDIA A100 datasheet: FP16 tensor 312 TFLOPS dense, 80 GB HBM2e, "
-            "2,039 GB/s (SXM)",
-        ),
-        GpuSpec(
-            name="H100",
-            dense_fp16_tflops=989.4,
-            memory_bandwidth_gbs=3350.0,
-            memory_gb=80,
-            usable_memory_gib=79.1,
-            source="NVIDIA H100 SXM datasheet: FP16/BF16 tensor 1,979 TFLOPS with sparsity "
-            "(989 dense), 80 GB HBM3, 3.35 TB/s",
-        ),
-        GpuSpec(
-            name="H200",
-            dense_fp16_tflops=989.4,
-            memory_bandwidth_gbs=4800.0,
-            memory_gb=141,
-            usable_memory_gib=139.8,
-            source="NVIDIA H200 SXM datasheet: FP16/BF16 tensor 1,979 TFLOPS with sparsity "
-            "(989 dense), 141 GB HBM3e, 4.8 TB/s",
-        ),
-    ]
-}
-
-
-class ModelArch(Config):
-    """The fields of a Hugging Face ``config.json`` the prior needs."""
-
-    name: str
-    num_hidden_layers: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
-    num_attention_heads: int = Field(ge=1)
-    num_key_value_heads: int | None = None
-    intermediate_size: int = Field(ge=1)
-    vocab_size: int = Field(ge=1)
-    tie_word_embeddings: bool = False
-    head_dim: int | None = None
-
-    @property
-    def kv_heads(self) -> int:
-        return self.num_key_value_heads or self.num_attention_heads
-
-    @property
-    def dim_per_head(self) -> int:
-        return self.head_dim or self.hidden_size // self.num_attention_heads
-
-    def layer_params(self) -> int:
-        q = self.hidden_size * self.num_attention_heads * self.dim_per_head
-        kv = 2 * self.hidden_size * self.kv_heads * self.dim_per_head
-        o = self.num_attention_heads * self.dim_per_head * self.hidden_size
-        mlp = 3 * self.hidden_size * self.intermediate_size  # gate, up, down (SwiGLU)
-        return self.num_hidden_layers * (q + kv + o + mlp)
-
-    def lm_head_params(self) -> int:
-        return self.vocab_size * self.hidden_size
-
-    def weight_params(self) -> int:
-        """All weights held in memory: layers, embedding table, LM head (shared when tied)."""
-        embed = self.vocab_size * self.hidden_size
-        return self.layer_params() + embed + (0 if self.tie_word_embeddings else embed)
-
-    def kv_bytes_per_token(self, dtype_bytes: int) -> int:
-        return 2 * self.num_hidden_layers * self.kv_heads * self.dim_per_head * dtype_bytes
-
-
-def _arch(name, layers, hidden, heads, kv_heads, intermediate, vocab, tied, head_dim=None):
-    return ModelArch(
-        name=name,
-        num_hidden_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        intermediate_size=intermediate,
-        vocab_size=vocab,
-        tie_word_embeddings=tied,
-        head_dim=head_dim,
-    )
-
-
-#: Architectures a prior can be derived for by name (values from each model's config.json on
-#: huggingface.co/<name>; any other model: pass its config.json path). Read with
-#: :func:`load_model_config`; ``tests/test_costmodel.py`` checks each table row's parameter
-#: count against the count its model card publishes.
-MODELS: dict[str, ModelArch] = {
-    m.name: m
-    for m in [
-        # name, layers, hidden, query heads, KV heads, intermediate, vocab, tied embeddings
-        _arch("meta-llama/Llama-3.1-8B-Instruct", 32, 4096, 32, 8, 14336, 128256, False),
-        _arch("meta-llama/Llama-3.1-70B-Instruct", 80, 8192, 64, 8, 28672, 128256, False),
-        _arch("meta-llama/Meta-Llama-3-8B-Instruct", 32, 4096, 32, 8, 14336, 128256, False),
-        _arch("mistralai/Mistral-7B-Instruct-v0.3", 32, 4096, 32, 8, 14336, 32768, False),
-        _arch("Qwen/Qwen2.5-0.5B-Instruct", 24, 896, 14, 2, 4864, 151936, True),
-        _arch("Qwen/Qwen2.5-1.5B-Instruct", 28, 1536, 12, 2, 8960, 151936, True),
-        _arch("Qwen/Qwen2.5-3B-Instruct", 36, 2048, 16, 2, 11008, 151936, True),
-        _arch("Qwen/Qwen2.5-7B-Instruct", 28, 3584, 28, 4, 18944, 152064, False),
-        # Qwen3: head_dim 128 whatever the hidden size
-        _arch("Qwen/Qwen3-0.6B", 28, 1024, 16, 8, 3072, 151936, True, head_dim=128),
-        _arch("Qwen/Qwen3-1.7B", 28, 2048, 16, 8, 6144, 151936, True, head_dim=128),
-        _arch("Qwen/Qwen3-4B", 36, 2560, 32, 8, 9728, 151936, True, head_dim=128),
-        _arch("Qwen/Qwen3-8B", 36, 4096, 32, 8, 12288, 151936, False, head_dim=128),
-        ModelArch(
-            name="Qwen/Qwen1.5-1.8B-Chat",
-            num_hidden_layers=24,
-            hidden_size=2048,
-            num_attention_heads=16,
-            num_key_value_heads=16,
-            intermediate_size=5504,
-            vocab_size=151936,
-            tie_word_embeddings=False,
-        ),
-        ModelArch(
-            name="codellama/CodeLlama-34b-Instruct-hf",
-            num_hidden_layers=48,
-            hidden_size=8192,
-            num_attention_heads=64,
-            num_key_value_heads=8,
-            intermediate_size=22016,
-            vocab_size=32000,
-            tie_word_embeddings=False,
-        ),
-    ]
-}
-
 
 class Efficiency(Config):
-    """Documented efficiency assumptions (fractions of peak actually achieved)."""
+    """Efficiency assumptions (fractions of peak actually achieved, overheads per step).
+
+    The defaults are the hand-picked roofline factors of the first prior (``source
+    "roofline-v1"``); :mod:`driftsched.calibrate.priorfit` fits them to public measurements
+    (``source "fitted"``), and :func:`derive_prior` uses the fitted ones unless told otherwise.
+    """
 
     eta_mem: float = Field(0.75, gt=0, le=1, description="achieved / peak memory bandwidth")
     eta_flop: float = Field(0.45, gt=0, le=1, description="achieved / peak tensor FLOP/s")
-    step_overhead_s: float = Field(0.003, ge=0, description="scheduler, launch, sync per step")
+    step_overhead_s: float = Field(
+        0.003, ge=0, description="scheduler, launch, sync per step (CUDA graphs on)"
+    )
     per_request_overhead_s: float = Field(20e-6, ge=0, description="sampling, input prep")
+    eager_layer_overhead_s: float = Field(
+        0.0,
+        ge=0,
+        description="extra per step and layer without CUDA graphs (enforce_eager): kernel "
+        "launches the graphs would replay",
+    )
     activation_reserve_gib: float = Field(1.5, ge=0, description="peak activations, graphs")
     tp_allreduce_s: float = Field(
         12e-6, ge=0, description="one activation all-reduce across tensor-parallel GPUs"
     )
+    source: str = Field("roofline-v1", description="roofline-v1 (hand-picked) or fitted")
 
 
-def load_model_config(path_or_name: str) -> ModelArch:
-    """A known model name, or a path to a Hugging Face ``config.json``."""
-    path = Path(path_or_name)
-    if not path.is_file():
-        kind = "model (or config.json path)"
-        return MODELS[canonical_name(path_or_name, MODELS, kind)]
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}") from None
-    fields = {k: data[k] for k in ModelArch.model_fields if k in data and k != "name"}
-    from driftsched.ground.config import build
+#: the cost-model features a prior sets, in profile order
+PRIOR_FEATURES = (
+    "const", "prefill_tokens", "prefill_attention", "prefill_requests", "decode_requests",
+    "decode_context_tokens",
+)  # fmt: skip
 
-    return build(
-        ModelArch, {"name": data.get("_name_or_path") or path.parent.name, **fields}, str(path)
-    )
+#: what each fitted efficiency term multiplies (see :func:`step_terms`)
+TERM_PARAMS = {
+    "memory": "1 / eta_mem",
+    "compute": "1 / eta_flop",
+    "step": "step_overhead_s",
+    "request": "per_request_overhead_s",
+    "eager": "eager_layer_overhead_s",
+}
+
+
+def step_terms(
+    spec: GpuSpec, arch: ModelArch, *, dtype_bytes: int = 2, tensor_parallel: int = 1
+) -> dict[str, dict[str, float]]:
+    """The prior's coefficients split by the efficiency term that scales them: ``{term:
+    {feature: value}}``, so that ``coefficients[f] = sum(param(term) * terms[term][f])`` with
+    the parameters of :data:`TERM_PARAMS` (term ``fixed`` is not scaled: tensor-parallel
+    all-reduces, added by :func:`derive_prior`). One formula for deriving and for fitting
+    (module docstring)."""
+    tp = tensor_parallel
+    bw = spec.memory_bandwidth_gbs * 1e9 * tp
+    flops = spec.dense_fp16_tflops * 1e12 * tp
+    weight_bytes_read = (arch.layer_params() + arch.lm_head_params()) * dtype_bytes
+    attention = 4 * arch.num_hidden_layers * arch.num_attention_heads * arch.dim_per_head
+    return {
+        "memory": {
+            "const": weight_bytes_read / bw,
+            "decode_context_tokens": arch.kv_bytes_per_token(dtype_bytes) / bw,
+        },
+        "compute": {
+            "prefill_tokens": 2 * arch.layer_params() / flops,
+            "prefill_attention": attention / flops,
+            "prefill_requests": 2 * arch.lm_head_params() / flops,
+            "decode_requests": 2 * (arch.layer_params() + arch.lm_head_params()) / flops,
+        },
+        "step": {"const": 1.0},
+        "request": {"prefill_requests": 1.0, "decode_requests": 1.0},
+        "eager": {"const": float(arch.num_hidden_layers)},
+    }
+
+
+def term_params(eff: Efficiency, enforce_eager: bool) -> dict[str, float]:
+    """The value of each :data:`TERM_PARAMS` parameter under ``eff``."""
+    return {
+        "memory": 1 / eff.eta_mem,
+        "compute": 1 / eff.eta_flop,
+        "step": eff.step_overhead_s,
+        "request": eff.per_request_overhead_s,
+        "eager": eff.eager_layer_overhead_s if enforce_eager else 0.0,
+    }
+
+
+FITTED = Path(__file__).parent / "data" / "fitted_prior.json"
+
+
+class FittedPrior(Config):
+    """Efficiency terms fitted to public measurements (``driftsched calibrate fit-prior``,
+    :mod:`driftsched.calibrate.priorfit`): one set per GPU generation the data covers, and a
+    pooled set (every row) for a generation it does not."""
+
+    version: str
+    pooled: Efficiency
+    generations: dict[str, Efficiency] = Field(default_factory=dict)
+    training: list[str] = Field(description="ids of the measurements fitted (data file)")
+    eager_sources: list[str] = Field(default_factory=list)
+
+    def for_gpu(self, gpu: str) -> Efficiency:
+        """The GPU's generation's terms when the data has that generation, else pooled."""
+        return self.generations.get(GPUS[gpu].generation, self.pooled)
+
+
+@cache
+def fitted_prior(path: str | None = None) -> FittedPrior:
+    """The shipped fit (or another file written by ``calibrate fit-prior``)."""
+    from driftsched.ground.config import build_json
+
+    return build_json(FittedPrior, path or FITTED, "the fitted prior")
+
+
+def fitted_efficiency(gpu: str) -> Efficiency:
+    """:meth:`FittedPrior.for_gpu` of the shipped fit."""
+    return fitted_prior().for_gpu(canonical_name(gpu, GPUS, "GPU"))
 
 
 def derive_prior(
@@ -260,32 +178,29 @@ def derive_prior(
     block_size: int = 16,
     tensor_parallel: int = 1,
     efficiency: Efficiency | None = None,
+    enforce_eager: bool = False,
     name: str | None = None,
 ) -> Profile:
-    """Derive a roofline prior profile (see module docstring). Deterministic."""
+    """Derive a roofline prior profile (see module docstring). Deterministic.
+
+    ``efficiency`` defaults to the fitted one for the GPU's generation
+    (:func:`fitted_efficiency`); ``enforce_eager`` models vLLM without CUDA graphs (each step
+    pays ``eager_layer_overhead_s`` per layer), as the reference study ran it."""
     gpu = canonical_name(gpu, GPUS, "GPU")
     if tensor_parallel < 1:
         raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
-    spec, arch, eff = GPUS[gpu], load_model_config(model), efficiency or Efficiency()
+    spec, arch = GPUS[gpu], load_model_config(model)
+    eff = efficiency or fitted_efficiency(gpu)
     tp = tensor_parallel
-    bw = spec.memory_bandwidth_gbs * 1e9 * eff.eta_mem * tp
-    flops = spec.dense_fp16_tflops * 1e12 * eff.eta_flop * tp
-    allreduce_s = 2 * arch.num_hidden_layers * eff.tp_allreduce_s if tp > 1 else 0.0
-    weight_bytes_read = (arch.layer_params() + arch.lm_head_params()) * dtype_bytes
+    terms = step_terms(spec, arch, dtype_bytes=dtype_bytes, tensor_parallel=tp)
+    params = term_params(eff, enforce_eager)
+    coefficients = dict.fromkeys(PRIOR_FEATURES, 0.0)
+    for term, features in terms.items():
+        for feature, value in features.items():
+            coefficients[feature] += params[term] * value
+    if tp > 1:
+        coefficients["const"] += 2 * arch.num_hidden_layers * eff.tp_allreduce_s
     kv_per_token = arch.kv_bytes_per_token(dtype_bytes)
-    coefficients = {
-        "const": weight_bytes_read / bw + eff.step_overhead_s + allreduce_s,
-        "prefill_tokens": 2 * arch.layer_params() / flops,
-        "prefill_attention": 4
-        * arch.num_hidden_layers
-        * arch.num_attention_heads
-        * arch.dim_per_head
-        / flops,
-        "prefill_requests": 2 * arch.lm_head_params() / flops + eff.per_request_overhead_s,
-        "decode_requests": 2 * (arch.layer_params() + arch.lm_head_params()) / flops
-        + eff.per_request_overhead_s,
-        "decode_context_tokens": kv_per_token / bw,
-    }
     weight_gib = arch.weight_params() * dtype_bytes / 2**30
     kv_gib = (
         spec.usable_memory_gib * tp * gpu_memory_utilization
@@ -298,8 +213,15 @@ def derive_prior(
             f"gpu_memory_utilization {gpu_memory_utilization}"
         )
     num_blocks = int(kv_gib * 2**30 // (block_size * kv_per_token))
+    if num_blocks - 1 < -(-max_model_len // block_size):
+        raise InputError(
+            f"{model} on {tp} x {gpu} leaves {kv_gib:.2f} GiB for the KV cache at "
+            f"gpu_memory_utilization {gpu_memory_utilization}: not one request of "
+            f"max_model_len {max_model_len} fits; use more GPUs (--tp) or more memory"
+        )
     slug = arch.name.split("/")[-1].lower().removesuffix("-chat")
     slug += f"-tp{tp}" if tp > 1 else ""
+    slug += "-eager" if enforce_eager else ""
     return Profile.build(
         name=name or f"{gpu.lower()}-{slug}-prior",
         coefficients=coefficients,
@@ -320,12 +242,15 @@ def derive_prior(
             engine="vllm",
             engine_version=None,
             date=SPEC_TABLE_DATE,
-            method="roofline prior from public spec sheets and the model's config.json; "
-            "NOT MEASURED (driftsched calibrate prior)",
+            method="roofline prior from public spec sheets and the model's config.json, "
+            f"efficiency {eff.source}, "
+            + ("no CUDA graphs (enforce_eager)" if enforce_eager else "CUDA graphs on")
+            + "; NOT MEASURED (driftsched calibrate prior)",
             details={
                 "gpu": spec.model_dump(),
                 "model": arch.model_dump(),
                 "efficiency": eff.model_dump(),
+                "cuda_graphs": not enforce_eager,
                 "weight_gib": round(weight_gib, 3),
                 "kv_bytes_per_token": kv_per_token,
                 "kv_cache_gib": round(kv_gib, 3),

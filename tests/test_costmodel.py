@@ -14,9 +14,15 @@ from tests.simkit import profile
 
 
 def test_bundled_l4_prior_is_exactly_what_the_prior_command_derives():
+    """The study's prior: fitted efficiencies, no CUDA graphs (the study ran enforce_eager)."""
     bundled = load_profile("l4-qwen1.5-1.8b-prior")
-    assert bundled == derive_prior("L4", "Qwen/Qwen1.5-1.8B-Chat")
+    derived = derive_prior(
+        "L4", "Qwen/Qwen1.5-1.8B-Chat", enforce_eager=True, name="l4-qwen1.5-1.8b-prior"
+    )
+    assert bundled == derived
     assert bundled.kind == "prior" and "NOT MEASURED" in bundled.provenance.method
+    assert "enforce_eager" in bundled.provenance.method and "fitted" in bundled.provenance.method
+    assert bundled.provenance.details["cuda_graphs"] is False
     assert bundled.engine.gpu_memory_utilization == 0.70 and bundled.engine.max_model_len == 2048
     assert "l4-qwen1.5-1.8b-prior" in bundled_profiles()
 
@@ -47,6 +53,7 @@ def test_every_gpu_in_the_table_gets_a_prior(gpu):
 PUBLISHED_PARAMS_B = {
     "meta-llama/Llama-3.1-8B-Instruct": 8.03,
     "meta-llama/Llama-3.1-70B-Instruct": 70.6,
+    "meta-llama/Meta-Llama-3-70B-Instruct": 70.6,
     "meta-llama/Meta-Llama-3-8B-Instruct": 8.03,
     "mistralai/Mistral-7B-Instruct-v0.3": 7.25,
     "Qwen/Qwen2.5-0.5B-Instruct": 0.49,
@@ -141,7 +148,7 @@ def test_tensor_parallel_prior_splits_the_work_and_pays_all_reduces():
     model = "codellama/CodeLlama-34b-Instruct-hf"
     eff = Efficiency()
     one = derive_prior("H100", model, gpu_memory_utilization=0.9, efficiency=eff)
-    two = derive_prior("H100", model, gpu_memory_utilization=0.9, tensor_parallel=2)
+    two = derive_prior("H100", model, gpu_memory_utilization=0.9, tensor_parallel=2, efficiency=eff)
     c1, c2 = one.coefficients, two.coefficients
     for feature in ("prefill_tokens", "decode_context_tokens", "prefill_attention"):
         assert c2[feature] == pytest.approx(c1[feature] / 2, rel=1e-4)

@@ -96,12 +96,34 @@ def cal_prior(
     max_num_seqs: Annotated[int, typer.Option()] = 256,
     max_num_batched_tokens: Annotated[int, typer.Option()] = 2048,
     tensor_parallel: Annotated[int, typer.Option("--tp", help="tensor-parallel GPUs")] = 1,
+    enforce_eager: Annotated[
+        bool, typer.Option(help="vLLM without CUDA graphs (the reference study's setting)")
+    ] = False,
+    efficiency: Annotated[
+        str,
+        typer.Option(
+            help="'fitted' (to public measurements, per GPU generation), 'roofline-v1' (the "
+            "first prior's hand-picked factors) or a fit-prior JSON"
+        ),
+    ] = "fitted",
     name: Annotated[str | None, typer.Option(help="profile name")] = None,
 ) -> None:
     """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
-    from driftsched.calibrate.prior import derive_prior
+    from driftsched.calibrate.prior import GPUS, Efficiency, derive_prior, fitted_prior
     from driftsched.ground.console import console
+    from driftsched.ground.errors import InputError, canonical_name
 
+    if efficiency == "roofline-v1":
+        eff = Efficiency()
+    elif efficiency == "fitted":
+        eff = None
+    elif Path(efficiency).is_file():
+        eff = fitted_prior(efficiency).for_gpu(canonical_name(gpu, GPUS, "GPU"))
+    else:
+        raise InputError(
+            "--efficiency: expected 'fitted', 'roofline-v1' or a fit-prior JSON, "
+            f"got {efficiency!r}"
+        )
     prof = derive_prior(
         gpu,
         model,
@@ -110,8 +132,62 @@ def cal_prior(
         max_num_seqs=max_num_seqs,
         max_num_batched_tokens=max_num_batched_tokens,
         tensor_parallel=tensor_parallel,
+        efficiency=eff,
+        enforce_eager=enforce_eager,
         name=name,
     )
     prof.write(output)
     print_profile(prof)
+    console.print(f"efficiency: {prof.provenance.details['efficiency']['source']}", soft_wrap=True)
     console.print(f"wrote {output}")
+
+
+@app.command("fit-prior")
+def cal_fit_prior(
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path(
+        "out/fit-prior"
+    ),
+    data: Annotated[
+        Path | None, typer.Option(help="measurements JSON (default: the shipped table)")
+    ] = None,
+) -> None:
+    """Fit the prior's efficiency terms to public vLLM measurements and test them leaving
+    each GPU out. Writes fitted_prior.json (what `calibrate prior --efficiency` reads; the
+    shipped one is this command's output), leave_one_gpu_out.csv and summary.csv."""
+    from driftsched.calibrate import priorfit
+    from driftsched.calibrate.measurements import load_measurements
+    from driftsched.ground.atomic import write_json
+    from driftsched.ground.console import console, table
+    from driftsched.ground.folder import run_folder
+    from driftsched.sim.result import write_csv
+
+    measurements = load_measurements(str(data) if data else None)
+    fitted = priorfit.fit(measurements)
+    logo = priorfit.leave_one_gpu_out(measurements)
+    summary = priorfit.summary(logo)
+    for gen, eff in [("pooled", fitted.pooled), *fitted.generations.items()]:
+        console.print(
+            f"{gen}: eta_mem {eff.eta_mem:.3f}, eta_flop {eff.eta_flop:.3f}, step overhead "
+            f"{eff.step_overhead_s * 1e3:.2f} ms, per sequence "
+            f"{eff.per_request_overhead_s * 1e6:.0f} us, eager "
+            f"{eff.eager_layer_overhead_s * 1e6:.0f} us/layer — {eff.source}",
+            soft_wrap=True,
+        )
+    console.print(
+        table(summary, "mean |error| % per GPU and metric: left out (fitted to the other GPUs), "
+              "in sample, roofline-v1 (fitted metrics only)")
+    )  # fmt: skip
+    outside = logo[~logo["fitted"]]
+    if len(outside):
+        console.print(
+            f"{len(outside)} published figures are outside the engine model (not fitted, "
+            "reported in leave_one_gpu_out.csv with the reason)",
+            soft_wrap=True,
+        )
+    with run_folder(output):
+        written = [
+            write_json(output / "fitted_prior.json", fitted.model_dump(mode="json")),
+            write_csv(logo, output / "leave_one_gpu_out.csv"),
+            write_csv(summary, output / "summary.csv"),
+        ]
+    console.print(f"wrote {', '.join(p.name for p in written)} to {output}/")

@@ -224,6 +224,23 @@ def capacity(
         float | None, typer.Option(help="also find the fewest replicas for this rate (req/s)")
     ] = None,
     max_replicas: Annotated[int, typer.Option(help="give up above this many replicas")] = 64,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            help="compare GPUs (comma list, e.g. L4,A100-80GB,H100), each on a prior "
+            "for --model, priced: which is cheapest for this SLO"
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="with --gpus: known model id or a config.json path")
+    ] = None,
+    tp: Annotated[int, typer.Option("--tp", help="with --gpus: tensor-parallel GPUs")] = 1,
+    enforce_eager: Annotated[
+        bool, typer.Option(help="with --gpus: priors without CUDA graphs")
+    ] = False,
+    price: Annotated[
+        str | None, typer.Option(help="with --gpus: USD per GPU-hour overrides, 'L4=0.7,H100=2.5'")
+    ] = None,
     generator: GeneratorOpt = None,
     requests: RequestsOpt = None,
     trace: WorkloadTraceOpt = None,
@@ -231,7 +248,8 @@ def capacity(
     sets: Sets = None,
 ) -> None:
     """Per policy: the highest sustainable arrival rate within the SLOs (and, with
-    --target-rate, the fewest replicas for it). A table and a plot of the knee."""
+    --target-rate, the fewest replicas for it). A table and a plot of the knee. With --gpus:
+    the same search on each GPU's prior, priced per GPU-hour and per million output tokens."""
     from driftsched.ground.config import build
     from driftsched.ground.console import console, table
     from driftsched.ground.folder import run_folder
@@ -240,6 +258,18 @@ def capacity(
     from driftsched.sim.studies.slo import parse_slos
     from driftsched.sim.studies.workload import Workload
 
+    if gpus is not None:
+        from driftsched.cli.hardware import compare_hardware
+
+        return compare_hardware(
+            gpus, model, tp, enforce_eager, price, output, slo, policies, seeds, confidence,
+            resolution, build(Workload, _workload(generator, requests, trace, param), "workload"),
+            set_values(sets, "simulation config"),
+        )  # fmt: skip
+    if model is not None or price is not None:
+        from driftsched.ground.errors import InputError
+
+        raise InputError("--model and --price compare hardware: give --gpus as well")
     study = CapacityStudy(
         workload=build(Workload, _workload(generator, requests, trace, param), "workload"),
         policies=POLICIES.parse(policies),

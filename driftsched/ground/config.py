@@ -42,6 +42,19 @@ def build(model: type[M], data: dict[str, Any], what: str, context: dict | None 
         raise InputError(f"{what}: field {field!r}: {error_message(err)}{shown}{tail}") from None
 
 
+def build_json(model: type[M], path, what: str) -> M:
+    """:func:`build` from a JSON file; an unreadable or malformed file is one
+    :class:`InputError` naming it and ``what`` it should hold."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc}") from None
+    return build(model, data, str(path))
+
+
 def error_message(err: dict) -> str:
     """pydantic's message without its ``Value error, `` prefix (our validators' own words)."""
     return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
