@@ -65,6 +65,16 @@ GPUS: dict[str, GpuSpec] = {
             "48 GB GDDR6, 864 GB/s",
         ),
         GpuSpec(
+            name="A40",
+            generation="Ampere",
+            dense_fp16_tflops=149.7,
+            memory_bandwidth_gbs=696.0,
+            memory_gb=48,
+            usable_memory_gib=44.4,
+            source="NVIDIA A40 datasheet: FP16 tensor 299.4 TFLOPS with sparsity (149.7 dense), "
+            "48 GB GDDR6, 696 GB/s",
+        ),
+        GpuSpec(
             name="A100-40GB",
             generation="Ampere",
             dense_fp16_tflops=312.0,

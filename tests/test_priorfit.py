@@ -113,7 +113,12 @@ def test_roofline_v1_is_still_available_and_differs():
 
 
 def test_fit_prior_command_writes_the_fit_and_the_leave_one_out_table(tmp_path):
-    r = run_cli("calibrate", "fit-prior", "-o", tmp_path / "fp")
+    """On a four-row table of the same schema (two GPUs), to keep it quick."""
+    data = load_measurements()
+    small = data.model_copy(update={"measurements": data.measurements[:4]})
+    (tmp_path / "small.json").write_text(small.model_dump_json())
+    assert {m.gpu for m in small.measurements} == {"A100-80GB", "H100"}
+    r = run_cli("calibrate", "fit-prior", "--data", tmp_path / "small.json", "-o", tmp_path / "fp")
     assert r.returncode == 0, r.stderr
     assert "left out" in r.stdout and "Hopper" in r.stdout
     written = json.loads((tmp_path / "fp" / "fitted_prior.json").read_text())
@@ -174,3 +179,8 @@ def test_capacity_compares_gpus_and_prices_them(tmp_path):
     assert (out / "L4" / "capacity.csv").exists() and (out / "priors" / "H100.json").exists()
     r = run_cli("capacity", "--slo", "p99_e2e<=30s", "--gpus", "L4", "-o", tmp_path / "x")
     assert r.returncode == 2 and "--model" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(
+        "capacity", "--slo", "p99_e2e<=30s", "--gpus", "A40", "--model", "Qwen/Qwen3-0.6B",
+        "-o", tmp_path / "y",
+    )  # fmt: skip
+    assert r.returncode == 2 and "--price A40=" in r.stderr and not (tmp_path / "y").exists()

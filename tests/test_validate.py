@@ -409,3 +409,25 @@ def test_engine_arguments_on_the_command_line_are_typed_or_refused(tmp_path, cap
     code, _, err = cli(capsys, "validate", "run", "-o", tmp_path / "v", "--engine-arg", "eager")
     assert_one_line(code, err, "--engine-arg", "expected KEY=VALUE", "'eager'")
     assert not (tmp_path / "v").exists()
+
+
+class LateClock(FakeClock):
+    """A loop that wakes late: every sleep overshoots by ``late_s`` (a loaded machine)."""
+
+    late_s = 0.004
+
+    def sleep(self, dt: float) -> None:
+        self.t += max(dt, 1e-4) + self.late_s
+
+
+def test_a_deadline_noticed_late_still_fires_before_later_admissions(tmp_path):
+    """Micro-batches on a loop that wakes 4 ms late: a batch's deadline passes while it sleeps,
+    and requests that arrived in between are admitted (stamped) after it. The simulator fires
+    the deadline first, so they wait for the next batch; the live gateway must do the same
+    (it used to admit first and put them in: replay then found a step with one prefill more
+    live than simulated — the two-replica round-robin race of docs/validate.md)."""
+    clock = LateClock()
+    report, _ = run_fake(tmp_path, clock, modes=["microbatch"], scenarios=1, loads=[0.7])
+    row = report["scenarios"][0]
+    assert row["admission_lag_max_s"] >= LateClock.late_s  # the loop did wake late
+    assert row["replay_identical_share"] == 1.0, row["replay_first_divergence"]

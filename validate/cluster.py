@@ -141,7 +141,7 @@ class LiveCluster(LiveGateway):
         """Worker ``r`` reported its step: a turn at a step boundary (see the module
         docstring). Returns how many requests finished."""
         outs, records, has_work = self.workers[r].result()
-        self._admit()  # arrivals up to the boundary first, as the simulator orders them
+        self._admit()  # arrivals up to the boundary first (and a deadline passed before them)
         now = self.now()
         start = self.started_s[r]
         admitted, engine_s, shape, done = self._observe(outs, records, start, now)
@@ -154,5 +154,3 @@ class LiveCluster(LiveGateway):
             self._go(r, now)
         self._hand_over(now)
         return len(done)
-
-    deadline: float | None = None

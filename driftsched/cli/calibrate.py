@@ -88,7 +88,7 @@ def cal_show(profile: Annotated[str, typer.Argument(help="profile name or JSON p
 
 @app.command("prior")
 def cal_prior(
-    gpu: Annotated[str, typer.Option(help="L4, A10G, L40S, A100-40GB, A100-80GB, H100, H200")],
+    gpu: Annotated[str, typer.Option(help="L4, A10G, L40S, A40, A100-40GB, A100-80GB, H100, H200")],
     model: Annotated[str, typer.Option(help="known model id or a config.json path")],
     output: Annotated[Path, typer.Option("--output", "-o", help="profile JSON to write")],
     gpu_memory_utilization: Annotated[float, typer.Option()] = 0.70,

@@ -32,6 +32,11 @@ def compare_hardware(
             gpu_memory_utilization=HARDWARE_GPU_MEMORY_UTILIZATION,
         )  # fmt: skip
         priors[prof.provenance.details["gpu"]["name"]] = prof
+    if missing := [g for g in priors if g not in prices]:
+        raise InputError(
+            f"no default price for {', '.join(missing)}: give --price "
+            + ",".join(f"{g}=USD_PER_HOUR" for g in missing)
+        )
     options = [
         HardwareOption(
             gpu,

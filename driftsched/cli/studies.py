@@ -328,7 +328,7 @@ def drift_bench(
         str, typer.Option(help="generator to drift (poisson, driftsched-paper) or a trace file")
     ] = "poisson",
     requests: Annotated[int, typer.Option(help="requests in the base trace")] = 4000,
-    rate: Annotated[float, typer.Option(help="the base generator's arrival rate, req/s")] = 2.3,
+    rate: Annotated[float, typer.Option(help="the base generator's arrival rate, req/s")] = 2.0,
     seed: Annotated[int, typer.Option(help="seed of the base trace and the scenarios")] = 0,
     caps: Annotated[
         str, typer.Option(help="max_tokens: 'room' (what the context leaves) or 'trace'")

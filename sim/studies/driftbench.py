@@ -22,8 +22,8 @@ arrival order:
 - the latency effect: E2E mean, P50 and P99 under ``sjf`` and under ``vtc`` (the mean moves
   most: a wrong order costs the requests queued behind a long one).
 
-The base trace (default: Poisson, three tenants one per tier, 4,000 requests at 2.3 req/s: 90%
-of what the bundled prior serves at 16 in flight, 2.55 req/s, before any drift) has
+The base trace (default: Poisson, three tenants one per tier, 4,000 requests at 2.0 req/s: 91%
+of what the bundled prior serves at 16 in flight, 2.19 req/s, before any drift) has
 ``max_tokens`` set to the room the context leaves (``max_total_tokens - prompt``), as a client
 that does not cap sends: the generators' default caps (next power of two above the true length)
 would hand ``max_tokens`` and ``regression`` the answer. ``--caps trace`` keeps the trace's own.
@@ -68,7 +68,7 @@ class DriftBenchSettings(Config):
         "poisson", description="a generator name, or a trace file to drift (.parquet/.csv)"
     )
     requests: int = Field(4000, ge=100)
-    rate_per_s: float = Field(2.3, gt=0, description="the base generator's arrival rate")
+    rate_per_s: float = Field(2.0, gt=0, description="the base generator's arrival rate")
     seed: int = Field(0, ge=0)
     caps: Literal["room", "trace"] = "room"
     max_total_tokens: int = Field(2048, ge=2)
