@@ -165,6 +165,25 @@ def fitted_efficiency(gpu: str) -> Efficiency:
     return fitted_prior().for_gpu(canonical_name(gpu, GPUS, "GPU"))
 
 
+def _price(gpu: str, usd_per_gpu_hour: float | None) -> dict:
+    from driftsched.calibrate.prices import PRICE_TABLE_DATE, PRICES
+
+    if usd_per_gpu_hour is not None:
+        if not usd_per_gpu_hour > 0:
+            raise InputError(f"the GPU price must be > 0 USD per hour, got {usd_per_gpu_hour}")
+        return {"price": {"usd_per_gpu_hour": usd_per_gpu_hour, "source": "given"}}
+    if gpu not in PRICES:
+        return {}
+    p = PRICES[gpu]
+    return {
+        "price": {
+            "usd_per_gpu_hour": p.usd_per_hour,
+            "source": p.source,
+            "table_date": PRICE_TABLE_DATE,
+        }
+    }
+
+
 def derive_prior(
     gpu: str,
     model: str,
@@ -179,13 +198,17 @@ def derive_prior(
     tensor_parallel: int = 1,
     efficiency: Efficiency | None = None,
     enforce_eager: bool = False,
+    usd_per_gpu_hour: float | None = None,
     name: str | None = None,
 ) -> Profile:
     """Derive a roofline prior profile (see module docstring). Deterministic.
 
     ``efficiency`` defaults to the fitted one for the GPU's generation
     (:func:`fitted_efficiency`); ``enforce_eager`` models vLLM without CUDA graphs (each step
-    pays ``eager_layer_overhead_s`` per layer), as the reference study ran it."""
+    pays ``eager_layer_overhead_s`` per layer), as the reference study ran it. The profile
+    carries the GPU's hourly price (``usd_per_gpu_hour``, else the dated default table of
+    :mod:`driftsched.calibrate.prices`, if it has the GPU), so a capacity search on it says
+    what its capacity costs."""
     gpu = canonical_name(gpu, GPUS, "GPU")
     if tensor_parallel < 1:
         raise InputError(f"tensor_parallel must be >= 1, got {tensor_parallel}")
@@ -251,6 +274,7 @@ def derive_prior(
                 "model": arch.model_dump(),
                 "efficiency": eff.model_dump(),
                 "cuda_graphs": not enforce_eager,
+                **_price(gpu, usd_per_gpu_hour),
                 "weight_gib": round(weight_gib, 3),
                 "kv_bytes_per_token": kv_per_token,
                 "kv_cache_gib": round(kv_gib, 3),

@@ -184,3 +184,36 @@ def test_capacity_compares_gpus_and_prices_them(tmp_path):
         "-o", tmp_path / "y",
     )  # fmt: skip
     assert r.returncode == 2 and "--price A40=" in r.stderr and not (tmp_path / "y").exists()
+
+
+def test_a_prior_carries_its_price_and_capacity_on_it_says_what_it_costs(tmp_path):
+    """The bundled study prior carries the L4's table price; `capacity` on it prices each
+    policy's capacity; `--price` overrides; a GPU=USD list without --gpus is refused."""
+    import pandas as pd
+    from driftsched.sim.profile import load_profile
+
+    price = load_profile("l4-qwen1.5-1.8b-prior").provenance.details["price"]
+    assert price["usd_per_gpu_hour"] == 0.805 and price["source"] and price["table_date"]
+    assert "price" not in derive_prior("A40", "Qwen/Qwen3-0.6B").provenance.details
+    given = derive_prior("A40", "Qwen/Qwen3-0.6B", usd_per_gpu_hour=0.5).provenance.details
+    assert given["price"] == {"usd_per_gpu_hour": 0.5, "source": "given"}
+    args = ["capacity", "--slo", "p99_e2e<=20s", "--policies", "fifo", "--seeds", "0",
+            "--requests", "1000", "--resolution", "0.2"]  # fmt: skip
+    r = run_cli(*args, "-o", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    a = pd.read_csv(tmp_path / "a" / "capacity.csv").iloc[0]
+    assert a["usd_per_gpu_hour"] == 0.805 and a["gpus"] == 1 and a["verdict"] == "feasible"
+    from driftsched.sim.studies.workload import Workload
+
+    tokens = a["output_tok_per_s"]
+    assert tokens == pytest.approx(
+        a["max_rate_per_s"] * Workload(requests=1000).mean_output_tokens(0)
+    )
+    assert a["usd_per_million_output_tokens"] == pytest.approx(0.805 / (tokens * 3600) * 1e6)
+    r = run_cli(*args, "--price", "1.61", "-o", tmp_path / "b")
+    b = pd.read_csv(tmp_path / "b" / "capacity.csv").iloc[0]
+    assert b["usd_per_million_output_tokens"] == pytest.approx(
+        2 * a["usd_per_million_output_tokens"]
+    )
+    r = run_cli(*args, "--price", "L4=1", "-o", tmp_path / "c")
+    assert r.returncode == 2 and "one number" in r.stderr and "Traceback" not in r.stderr

@@ -106,9 +106,14 @@ def cal_prior(
             "first prior's hand-picked factors) or a fit-prior JSON"
         ),
     ] = "fitted",
+    price: Annotated[
+        float | None,
+        typer.Option(help="USD per GPU-hour (default: the dated table in calibrate/prices.py)"),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="profile name")] = None,
 ) -> None:
-    """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured)."""
+    """Derive a roofline PRIOR profile from a GPU spec table and a model config (not measured).
+    It carries the GPU's hourly price, so `capacity` on it reports what its capacity costs."""
     from driftsched.calibrate.prior import GPUS, Efficiency, derive_prior, fitted_prior
     from driftsched.ground.console import console
     from driftsched.ground.errors import InputError, canonical_name
@@ -134,11 +139,19 @@ def cal_prior(
         tensor_parallel=tensor_parallel,
         efficiency=eff,
         enforce_eager=enforce_eager,
+        usd_per_gpu_hour=price,
         name=name,
     )
     prof.write(output)
     print_profile(prof)
-    console.print(f"efficiency: {prof.provenance.details['efficiency']['source']}", soft_wrap=True)
+    details = prof.provenance.details
+    console.print(f"efficiency: {details['efficiency']['source']}", soft_wrap=True)
+    if "price" in details:
+        console.print(
+            f"price: ${details['price']['usd_per_gpu_hour']:g} per GPU-hour "
+            f"({details['price']['source']})",
+            soft_wrap=True,
+        )
     console.print(f"wrote {output}")
 
 

@@ -14,29 +14,37 @@ def compare_hardware(
 ) -> None:  # fmt: skip
     """``capacity --gpus``: a prior per GPU (fitted efficiencies), one capacity search each."""
     from driftsched.calibrate.prices import gpu_prices
-    from driftsched.calibrate.prior import derive_prior
+    from driftsched.calibrate.prior import GPUS, derive_prior
     from driftsched.ground.console import console, table
-    from driftsched.ground.errors import InputError
+    from driftsched.ground.errors import InputError, canonical_name
     from driftsched.ground.folder import run_folder
     from driftsched.sim.policies import POLICIES
+    from driftsched.sim.studies.capacity import PRICED_VERDICTS
     from driftsched.sim.studies.hardware import HardwareOption, HardwareStudy
     from driftsched.sim.studies.slo import parse_slos
 
+    if gpus is None:
+        raise InputError("--model compares hardware: give --gpus as well")
     if model is None:
         raise InputError("--gpus needs --model (the model each GPU's prior is derived for)")
     prices = gpu_prices(price)
-    priors = {}
-    for gpu in [g.strip() for g in gpus.split(",") if g.strip()]:
-        prof = derive_prior(
-            gpu, model, tensor_parallel=tp, enforce_eager=enforce_eager,
-            gpu_memory_utilization=HARDWARE_GPU_MEMORY_UTILIZATION,
-        )  # fmt: skip
-        priors[prof.provenance.details["gpu"]["name"]] = prof
-    if missing := [g for g in priors if g not in prices]:
+    names = [canonical_name(g.strip(), GPUS, "GPU") for g in gpus.split(",") if g.strip()]
+    if missing := [g for g in names if g not in prices]:
         raise InputError(
             f"no default price for {', '.join(missing)}: give --price "
             + ",".join(f"{g}=USD_PER_HOUR" for g in missing)
         )
+    priors = {
+        gpu: derive_prior(
+            gpu,
+            model,
+            tensor_parallel=tp,
+            enforce_eager=enforce_eager,
+            gpu_memory_utilization=HARDWARE_GPU_MEMORY_UTILIZATION,
+            usd_per_gpu_hour=prices[gpu].usd_per_hour,
+        )  # fmt: skip
+        for gpu in names
+    }
     options = [
         HardwareOption(
             gpu,
@@ -83,6 +91,28 @@ def compare_hardware(
         )
     for gpu, res in result.capacity.items():
         for r in res.results:
-            if r.verdict not in ("feasible", "barely feasible"):
+            if r.verdict not in PRICED_VERDICTS:
                 console.print(f"[bold]{gpu}[/] {r.explain()}", soft_wrap=True)
     console.print(f"wrote {len(written)} files to {output}/ (hardware.csv, hardware_cost.png, ...)")
+
+
+def capacity_price(profile: str | None, price: str | None) -> tuple[float | None, int]:
+    """``capacity`` on one profile: the GPU price (``--price`` as a number, else the one a
+    prior carries) and the GPUs a replica takes (a prior's tensor parallelism, else 1)."""
+    from driftsched.ground.errors import InputError
+    from driftsched.sim.profile import DEFAULT_PROFILE, load_profile
+
+    details = load_profile(profile or DEFAULT_PROFILE).provenance.details
+    gpus = int(details.get("tensor_parallel", 1))
+    if price is None:
+        known = details.get("price", {}).get("usd_per_gpu_hour")
+        return (float(known) if known else None), gpus
+    try:
+        usd = float(price)
+    except ValueError:
+        raise InputError(
+            f"--price: without --gpus, one number (USD per GPU-hour), got {price!r}"
+        ) from None
+    if not usd > 0:
+        raise InputError(f"--price must be > 0 USD per GPU-hour, got {price!r}")
+    return usd, gpus

@@ -239,7 +239,11 @@ def capacity(
         bool, typer.Option(help="with --gpus: priors without CUDA graphs")
     ] = False,
     price: Annotated[
-        str | None, typer.Option(help="with --gpus: USD per GPU-hour overrides, 'L4=0.7,H100=2.5'")
+        str | None,
+        typer.Option(
+            help="USD per GPU-hour: with --gpus 'L4=0.7,H100=2.5' overrides; else "
+            "one number (default: the profile's own price, if it has one)"
+        ),
     ] = None,
     generator: GeneratorOpt = None,
     requests: RequestsOpt = None,
@@ -250,6 +254,7 @@ def capacity(
     """Per policy: the highest sustainable arrival rate within the SLOs (and, with
     --target-rate, the fewest replicas for it). A table and a plot of the knee. With --gpus:
     the same search on each GPU's prior, priced per GPU-hour and per million output tokens."""
+    from driftsched.cli.hardware import capacity_price, compare_hardware
     from driftsched.ground.config import build
     from driftsched.ground.console import console, table
     from driftsched.ground.folder import run_folder
@@ -258,28 +263,26 @@ def capacity(
     from driftsched.sim.studies.slo import parse_slos
     from driftsched.sim.studies.workload import Workload
 
-    if gpus is not None:
-        from driftsched.cli.hardware import compare_hardware
-
+    workload = build(Workload, _workload(generator, requests, trace, param), "workload")
+    sim = set_values(sets, "simulation config")
+    if gpus is not None or model is not None:
         return compare_hardware(
             gpus, model, tp, enforce_eager, price, output, slo, policies, seeds, confidence,
-            resolution, build(Workload, _workload(generator, requests, trace, param), "workload"),
-            set_values(sets, "simulation config"),
+            resolution, workload, sim,
         )  # fmt: skip
-    if model is not None or price is not None:
-        from driftsched.ground.errors import InputError
-
-        raise InputError("--model and --price compare hardware: give --gpus as well")
+    usd, gpus_per_replica = capacity_price(sim.get("profile"), price)
     study = CapacityStudy(
-        workload=build(Workload, _workload(generator, requests, trace, param), "workload"),
+        workload=workload,
         policies=POLICIES.parse(policies),
         slos=parse_slos(slo),
         seeds=numbers(seeds, "--seeds", int),
-        sim=set_values(sets, "simulation config"),
+        sim=sim,
         confidence=confidence,
         resolution=resolution,
         target_rate_per_s=target_rate,
         max_replicas=max_replicas,
+        usd_per_gpu_hour=usd,
+        gpus_per_replica=gpus_per_replica,
     )
     profile_note(study.sim.get("profile"))
     with progress_bar() as bar:

@@ -200,6 +200,30 @@ class CapacitySearch:
         return hi
 
 
+#: verdicts whose rate is a capacity (``unbounded``: the trace never loaded the GPUs)
+PRICED_VERDICTS = ("feasible", "barely feasible")
+
+
+def priced(res: CapacityResult, mean_output_tokens: float, gpus: int, usd_per_gpu_hour: float):
+    """What a capacity costs: output tokens/s at the rate (the rate times the workload's mean
+    output tokens: at a rate within the SLOs every request finishes), requests and output
+    tokens per GPU-hour, and dollars per million output tokens
+    (``usd_per_gpu_hour * gpus / (output_tok_per_s * 3600) * 1e6``). None for a search that
+    found no capacity (infeasible, or unbounded: the trace ended before it loaded the GPUs)."""
+    rate = res.rate_per_s if res.verdict in PRICED_VERDICTS else None
+    tokens = rate * mean_output_tokens if rate else None
+    return {
+        "gpus": gpus,
+        "output_tok_per_s": tokens,
+        "requests_per_gpu_hour": rate * 3600 / gpus if rate else None,
+        "output_tok_per_gpu_hour": tokens * 3600 / gpus if tokens else None,
+        "usd_per_gpu_hour": usd_per_gpu_hour,
+        "usd_per_million_output_tokens": (
+            usd_per_gpu_hour * gpus / (tokens * 3600) * 1e6 if tokens else None
+        ),
+    }
+
+
 def knee_table(results: list[CapacityResult], slos: list[SLO]) -> pd.DataFrame:
     """Every evaluated point of every policy: rate, meets, the SLO statistics' upper bounds."""
     rows = []
@@ -254,6 +278,9 @@ class CapacityStudy:
     resolution: float = 0.02
     target_rate_per_s: float | None = None
     max_replicas: int = 64
+    #: with a price, each row also says what the capacity costs (:func:`priced`)
+    usd_per_gpu_hour: float | None = None
+    gpus_per_replica: int = 1
 
     def __post_init__(self):
         from driftsched.sim.policies import POLICIES
@@ -287,6 +314,11 @@ class CapacityStudy:
                 "failing_rate_per_s": res.failing_rate_per_s,
                 "evaluations": len(res.evaluations),
             }
+            if self.usd_per_gpu_hour is not None:
+                row |= priced(
+                    res, self.workload.mean_output_tokens(self.seeds[0]),
+                    self.gpus_per_replica * replicas, self.usd_per_gpu_hour,
+                )  # fmt: skip
             if self.target_rate_per_s is not None:
                 row["target_rate_per_s"] = self.target_rate_per_s
                 row["min_replicas"] = search.min_replicas(self.target_rate_per_s, self.max_replicas)

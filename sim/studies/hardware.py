@@ -24,8 +24,11 @@ from driftsched.sim.studies.workload import Workload
 
 from driftsched.ground.errors import InputError
 
-#: verdicts whose rate is a capacity (``unbounded``: the trace never loaded the GPU)
-PRICED_VERDICTS = ("feasible", "barely feasible")
+#: the columns :func:`~driftsched.sim.studies.capacity.priced` adds
+PRICE_COLUMNS = (
+    "gpus", "output_tok_per_s", "requests_per_gpu_hour", "output_tok_per_gpu_hour",
+    "usd_per_gpu_hour", "usd_per_million_output_tokens",
+)  # fmt: skip
 
 
 @dataclass
@@ -57,7 +60,6 @@ class HardwareStudy:
     def run(self, progress=None) -> HardwareResult:
         from driftsched.sim.profile import load_profile
 
-        mean_output = float(self.workload.base(self.seeds[0]).frame["output_tokens"].mean())
         rows, studies = [], {}
         for k, opt in enumerate(self.options):
             if progress:
@@ -66,37 +68,29 @@ class HardwareStudy:
                 workload=self.workload, policies=self.policies, slos=self.slos,
                 seeds=self.seeds, sim={**self.sim, "profile": opt.profile},
                 confidence=self.confidence, resolution=self.resolution,
+                usd_per_gpu_hour=opt.usd_per_gpu_hour, gpus_per_replica=opt.gpus_per_replica,
             )  # fmt: skip
             result = study.run()
             studies[opt.gpu] = result
             profile = load_profile(opt.profile)
-            replicas = int(self.sim.get("replicas", 1))
-            gpus = opt.gpus_per_replica * replicas
             for row in result.rows:
-                # an unbounded search only says the trace was too short to load this GPU:
-                # no rate, no price
-                rate = row["max_rate_per_s"] if row["verdict"] in PRICED_VERDICTS else None
-                tokens = rate * mean_output if rate else None
                 rows.append(
                     {
                         "gpu": opt.gpu,
                         "policy": row["policy"],
-                        "gpus": gpus,
                         "verdict": row["verdict"],
-                        "max_rate_per_s": rate,
-                        "output_tok_per_s": tokens,
-                        "requests_per_gpu_hour": rate * 3600 / gpus if rate else None,
-                        "output_tok_per_gpu_hour": tokens * 3600 / gpus if tokens else None,
-                        "usd_per_gpu_hour": opt.usd_per_gpu_hour,
-                        "usd_per_million_output_tokens": (
-                            opt.usd_per_gpu_hour * gpus / (tokens * 3600) * 1e6 if tokens else None
-                        ),
+                        # the search's rate only where it is a capacity (see priced)
+                        "max_rate_per_s": row["max_rate_per_s"]
+                        if row["output_tok_per_s"] is not None
+                        else None,
+                        **{k: row[k] for k in PRICE_COLUMNS},
                         "cost_model": profile.name,
                         "cost_model_kind": profile.kind,
                     }
                 )
         if progress:
             progress(None, len(self.options), len(self.options))
+        mean_output = self.workload.mean_output_tokens(self.seeds[0])
         return HardwareResult(self, pd.DataFrame(rows), studies, mean_output)
 
 

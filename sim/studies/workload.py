@@ -38,6 +38,10 @@ class Workload(Config):
             return _read(self.trace).require_requests()
         return _generate(self.generator, self.requests, seed, _frozen(self.params))
 
+    def mean_output_tokens(self, seed: int) -> float:
+        """Mean output tokens of the trace for ``seed`` (scaling a rate does not change it)."""
+        return float(self.base(seed).frame["output_tokens"].mean())
+
     def base_rate(self, seed: int) -> float:
         """Offered requests per second of the unscaled trace."""
         frame = self.base(seed).frame
