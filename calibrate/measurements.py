@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from driftsched.calibrate.specs import GPUS
 from driftsched.sim.costmodel import BatchShape, design_matrix
 from driftsched.sim.engine import ReferenceEngine
 from driftsched.sim.profile import EngineSettings
@@ -104,6 +105,8 @@ class Measurement(Config):
     def _never_the_evaluation_gpu(self):
         if self.gpu == EVALUATION_GPU:
             raise ValueError(f"no {EVALUATION_GPU} figure may be used for fitting")
+        if self.gpu not in GPUS:
+            raise ValueError(f"unknown GPU {self.gpu!r}; the spec table has {', '.join(GPUS)}")
         if not self.measured.values():
             raise ValueError("a measurement needs at least one measured metric")
         if unknown := set(self.not_fitted) - set(self.measured.values()):

@@ -132,6 +132,11 @@ def test_the_cli_runs_compares_and_lists_a_file_plugin(tmp_path):
     done = run_cli("sim", "compare", "--policies", f"fifo,{LTWF}", "--correctors", "none",
                    "-o", str(tmp_path / "cmp"))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # each run's folder is inside the output, whatever the spec (it used to be the spec's
+    # absolute path, so compare wrote next to the plugin's file)
+    runs = sorted(p.name for p in (tmp_path / "cmp" / "runs").iterdir())
+    assert len(runs) == 2 and runs[0].startswith("LongestWaitingTenantFirst.")
+    assert not list(EXAMPLE.parent.glob("*LongestWaitingTenantFirst*"))
     bad = run_cli("sim", "run", "--policy", "nope.py:X", "-o", str(tmp_path / "x"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope.py" in bad.stderr
     listed = run_cli("sim", "list")

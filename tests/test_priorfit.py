@@ -30,7 +30,7 @@ def logo():
     return priorfit.leave_one_gpu_out()
 
 
-def test_the_data_file_names_a_source_for_every_row_and_no_l4_figure():
+def test_the_data_file_names_a_source_for_every_row_and_no_l4_figure(tmp_path):
     data = load_measurements()
     assert len(data.measurements) >= 8
     for m in data.measurements:
@@ -38,6 +38,14 @@ def test_the_data_file_names_a_source_for_every_row_and_no_l4_figure():
     row = data.measurements[0].model_dump()
     with pytest.raises(ValueError, match="no L4 figure"):
         Measurement(**{**row, "gpu": "L4"})
+    with pytest.raises(ValueError, match="unknown GPU 'B200'"):
+        Measurement(**{**row, "gpu": "B200"})
+    # a bad file is one line naming it and the field
+    bad = {**data.model_dump(), "measurements": [{**row, "tensor_parallel": 0}]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(InputError, match=r"bad\.json.*tensor_parallel"):
+        load_measurements(str(path))
 
 
 def test_the_shipped_fit_is_what_the_fit_computes(fitted):

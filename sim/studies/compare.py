@@ -15,6 +15,7 @@ from driftsched.sim.studies import plots
 from driftsched.traces.trace import Trace
 
 from driftsched.ground.atomic import write_text
+from driftsched.ground.plugins import file_safe
 
 #: the columns of the comparison table, in order
 TABLE_COLUMNS = [
@@ -61,7 +62,8 @@ class Comparison:
 
     def write(self, out_dir: str | Path, records: bool = True) -> Path:
         """``compare.csv``, ``compare.md``, ``compare_cdf.png`` and, with ``records``, each run's
-        files under ``runs/<policy>-<corrector>/`` (atomic per file)."""
+        files under ``runs/<policy>-<corrector>/`` (atomic per file; a plugin spec named by its
+        object's name and a hash, never its path, so no run writes outside ``out_dir``)."""
         out = Path(out_dir)
         table = self.table()
         first = next(iter(self.runs.values()))
@@ -77,7 +79,8 @@ class Comparison:
         )
         if records:
             for (policy, corrector), result in self.runs.items():
-                result.write(out / "runs" / f"{policy}-{corrector}", plots_too=False)
+                name = f"{file_safe(policy)}-{file_safe(corrector)}"  # a spec may be a path
+                result.write(out / "runs" / name, plots_too=False)
         return out
 
 
