@@ -10,8 +10,9 @@ vLLM's benchmark computes them: per request, TPOT = (latency - TTFT) / (output t
 then the row's statistic (median or mean) over the requests.
 
 The composition of a burst (all requests at once) or closed-loop row does not depend on step
-times; a Poisson row's does, so :func:`driftsched.calibrate.priorfit.fit` replays it again
-after each fit until the composition settles.
+times (:func:`timing_free`: its replay serves any parameters); a Poisson row's does, so
+:func:`driftsched.calibrate.priorfit.fit` replays it again after each fit until the
+composition settles.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def load_measurements(path: str | None = None) -> PublicData:
     return build_json(PublicData, path or DATA, "measurements")
 
 
+def timing_free(m: Measurement) -> bool:
+    """Whether a row's step composition is independent of step times (burst, closed loop)."""
+    return m.workload.arrivals != "poisson"
+
+
 class Replay:
     """A row's requests through the engine model: the composition of every step (its
     :class:`BatchShape`), what gated a step that began idle, and per request the steps of its
@@ -174,8 +180,10 @@ class Replay:
         in_flight = 0
         while nxt < n or engine.has_work():
             gate = -np.inf
-            if not engine.has_work():  # idle: the next arrival starts the next step
-                gate = float(arrival_s[nxt]) if not closed else t
+            # idle: the next arrival starts the next step (closed loop: the next request
+            # arrives as the last one finishes, so no wait, whatever the step times)
+            if not engine.has_work() and not closed:
+                gate = float(arrival_s[nxt])
                 t = max(t, gate)
             while nxt < n and in_flight < limit and (closed or arrival_s[nxt] <= t):
                 engine.add(nxt, int(prompts[nxt]), int(self.outputs[nxt]))

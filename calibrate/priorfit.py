@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from driftsched.calibrate.measurements import Measurement, PublicData, Replay, load_measurements
+from driftsched.calibrate.measurements import (
+    Measurement,
+    PublicData,
+    Replay,
+    load_measurements,
+    timing_free,
+)
 from driftsched.calibrate.prior import (
     GPUS,
     PRIOR_FEATURES,
@@ -99,7 +105,7 @@ class Row:
         def step_s(shape: BatchShape) -> float:
             return const + sum(c * x for c, x in zip(rest, shape, strict=True))
 
-        replay = Replay(m, step_s)
+        replay = _replay(m, step_s)
         return cls(m, replay, replay.design(list(PRIOR_FEATURES)) @ weights, fixed)
 
     def predict(self, theta: np.ndarray) -> dict[str, float]:
@@ -110,6 +116,19 @@ class Row:
         pred = self.predict(theta)
         fitted = fitted_metrics(self.m)
         return np.array([np.log(pred[k] / v) for k, v in fitted.items()])
+
+
+#: replays whose composition does not depend on step times, made once per row
+_TIMING_FREE: dict[str, Replay] = {}
+
+
+def _replay(m: Measurement, step_s) -> Replay:
+    if not timing_free(m):
+        return Replay(m, step_s)
+    key = m.model_dump_json()
+    if key not in _TIMING_FREE:
+        _TIMING_FREE[key] = Replay(m, step_s)
+    return _TIMING_FREE[key]
 
 
 def fitted_metrics(m: Measurement) -> dict[str, float]:
@@ -138,9 +157,9 @@ def _fit_theta(
     rows = [Row.build(m, theta) for m in ms]
     for _ in range(ROUNDS):
         theta = _least_squares(rows, theta, free)
-        if not any(r.m.workload.arrivals == "poisson" for r in rows):
+        if all(timing_free(r.m) for r in rows):
             break
-        rows = [Row.build(r.m, theta) if r.m.workload.arrivals == "poisson" else r for r in rows]
+        rows = [r if timing_free(r.m) else Row.build(r.m, theta) for r in rows]
     return theta, rows
 
 
