@@ -193,26 +193,8 @@ MODELS: dict[str, ModelArch] = {
         _arch("Qwen/Qwen3-1.7B", 28, 2048, 16, 8, 6144, 151936, True, head_dim=128),
         _arch("Qwen/Qwen3-4B", 36, 2560, 32, 8, 9728, 151936, True, head_dim=128),
         _arch("Qwen/Qwen3-8B", 36, 4096, 32, 8, 12288, 151936, False, head_dim=128),
-        ModelArch(
-            name="Qwen/Qwen1.5-1.8B-Chat",
-            num_hidden_layers=24,
-            hidden_size=2048,
-            num_attention_heads=16,
-            num_key_value_heads=16,
-            intermediate_size=5504,
-            vocab_size=151936,
-            tie_word_embeddings=False,
-        ),
-        ModelArch(
-            name="codellama/CodeLlama-34b-Instruct-hf",
-            num_hidden_layers=48,
-            hidden_size=8192,
-            num_attention_heads=64,
-            num_key_value_heads=8,
-            intermediate_size=22016,
-            vocab_size=32000,
-            tie_word_embeddings=False,
-        ),
+        _arch("Qwen/Qwen1.5-1.8B-Chat", 24, 2048, 16, 16, 5504, 151936, False),
+        _arch("codellama/CodeLlama-34b-Instruct-hf", 48, 8192, 64, 8, 22016, 32000, False),
     ]
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from driftsched.sim.studies.capacity import CapacityStudy, CapacityStudyResult
+from driftsched.sim.studies.capacity import PRICED_VERDICTS, CapacityStudy, CapacityStudyResult
 from driftsched.sim.studies.slo import SLO
 from driftsched.sim.studies.workload import Workload
 
@@ -81,7 +81,7 @@ class HardwareStudy:
                         "verdict": row["verdict"],
                         # the search's rate only where it is a capacity (see priced)
                         "max_rate_per_s": row["max_rate_per_s"]
-                        if row["output_tok_per_s"] is not None
+                        if row["verdict"] in PRICED_VERDICTS
                         else None,
                         **{k: row[k] for k in PRICE_COLUMNS},
                         "cost_model": profile.name,
