@@ -121,8 +121,8 @@ class LiveCluster(LiveGateway):
 
     def _turn(self) -> float:
         """Admit what has arrived, let the dispatcher send what may go; the turn's time."""
-        self._admit()
         now = self.now()
+        self._admit(now)
         self.deadline = self.dispatcher.poll(now)
         return now
 
@@ -141,8 +141,8 @@ class LiveCluster(LiveGateway):
         """Worker ``r`` reported its step: a turn at a step boundary (see the module
         docstring). Returns how many requests finished."""
         outs, records, has_work = self.workers[r].result()
-        self._admit()  # arrivals up to the boundary first (and a deadline passed before them)
         now = self.now()
+        self._admit(now)  # arrivals up to the boundary first (and a deadline passed before them)
         start = self.started_s[r]
         admitted, engine_s, shape, done = self._observe(outs, records, start, now)
         self._finish(done, self.slots[r], now)

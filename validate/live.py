@@ -199,9 +199,10 @@ class LiveGateway:
             # that waits for the next boundary, as it would behind an engine that had already
             # scheduled its next step. An idle engine admits at once.
             busy = self.engine.has_work()
+            now = self.now()  # one instant for the admissions and the dispatch after them
             if not busy:
-                self._admit()
-            self.deadline = self.dispatcher.poll(self.now())
+                self._admit(now)
+            self.deadline = self.dispatcher.poll(now)
             if busy or self.engine.has_work():
                 finished += self._step()
                 continue
@@ -216,13 +217,15 @@ class LiveGateway:
     #: the dispatcher's next micro-batch deadline (None: none pending)
     deadline: float | None = None
 
-    def _admit(self) -> None:
-        """Admit every request whose arrival time has passed (estimate, classify, queue),
-        stamped with the admission's time. A micro-batch deadline already passed at that time
-        fires first, as the simulator orders them: the requests admitted now come after it, so
-        they are not in its batch (a loop that woke 0.2 ms after a deadline used to put one in;
-        replay found a step with one prefill more live than simulated)."""
-        k, now = self.next_arrival, self.now()
+    def _admit(self, now: float) -> None:
+        """Admit every request whose arrival time has passed by ``now`` (estimate, classify,
+        queue), stamped ``now`` — the caller dispatches at that same instant, so what replay
+        sees admitted before a dispatch was admitted before it. A micro-batch deadline already
+        passed at that time fires first, as the simulator orders them: the requests admitted
+        now come after it, so they are not in its batch (a loop that woke 0.2 ms after a
+        deadline used to put one in; replay found a step with one prefill more live than
+        simulated)."""
+        k = self.next_arrival
         if self.deadline is not None and self.deadline <= now:
             self.deadline = self.dispatcher.poll(now)
         while k < self.n and self.arrival_s[k] <= now:
@@ -276,9 +279,15 @@ class LiveGateway:
         now = self.now()
         outs, records = step_summary(self.engine, outputs)
         admitted, engine_s, shape, done = self._observe(outs, records, start, now)
-        self._admit()
+        self._admit(self.now())
         self._finish(done, self.slot, now)
-        self.step_log.append([start, self.now(), False, admitted, engine_s, *shape, 0])
+        # the step's boundary: a micro-batch whose last request just finished lets the next
+        # form here, before anything arrives later — the instant replay ends the step at when
+        # the engine then idles (a batch formed at the loop's next turn took one more arrival
+        # than replay's, and sjf put it first: a step with other prefills live than simulated)
+        end = self.now()
+        self.deadline = self.dispatcher.poll(end)
+        self.step_log.append([start, end, False, admitted, engine_s, *shape, 0])
         return len(done)
 
     def _observe(self, outs: list, records: list, start: float, now: float) -> tuple:
