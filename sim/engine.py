@@ -357,6 +357,19 @@ class ReferenceEngine(EngineBase):
         self.tick += 1
         return outcome
 
+    def abort(self, req: EngineRequest) -> bool:
+        """Take ``req`` out of the engine between steps — waiting or running, its KV blocks
+        freed (vLLM's ``finish_requests(..., FINISHED_ABORTED)``: a client went away). Returns
+        False when it had already finished (nothing to do)."""
+        if req.phase == FINISHED:
+            return False
+        if self.running.pop(req.index, None) is not None:
+            self._release(req)
+        else:
+            self.waiting.remove(req)  # identity (eq=False); a preempted one holds no blocks
+        req.phase = FINISHED
+        return True
+
     def scheduled_tokens(self, plan: StepPlan) -> dict[int, int]:
         """``{request index: tokens}`` for the step (vLLM's ``num_scheduled_tokens``)."""
         out = {r.index: 1 for r in plan.decodes}

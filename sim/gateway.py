@@ -38,6 +38,7 @@ class Gateway:
         # per-tenant counts are kept only for policies that read them
         self._tracks = self._attach is not None
         self._views: dict[int, RequestView] = {}  # in flight, for on_finish
+        self._withdrawn: set[int] = set()  # queued, but their clients left (see withdraw)
         self.state: GatewayState | None = None
         hooked = self._tracks or self._admit or self._on_dispatch or self._on_finish
         if not hooked and self._observe is not None:  # the built-ins' path: no hook to ask
@@ -118,16 +119,47 @@ class Gateway:
         """The policy's next request to dispatch; ``None`` when the queue is empty or the
         policy holds."""
         view = self.policy.pop(now_s)
-        if view is not None:
-            self.depth_by_tier[view.tier] -= 1
-            if self._tracks:
-                self.queued_by_tenant[view.tenant] -= 1
-                self.in_flight_by_tenant[view.tenant] += 1
-            if self._on_dispatch is not None:
-                self._on_dispatch(view, now_s)
-            if self._on_finish is not None:
-                self._views[view.index] = view
+        return None if view is None else self._take(view, now_s)
+
+    def _take(self, view: RequestView, now_s: float) -> RequestView:
+        """The accounting of a dispatch: queue counters, the policy's ``on_dispatch``."""
+        self.depth_by_tier[view.tier] -= 1
+        if self._tracks:
+            self.queued_by_tenant[view.tenant] -= 1
+            self.in_flight_by_tenant[view.tenant] += 1
+        if self._on_dispatch is not None:
+            self._on_dispatch(view, now_s)
+        if self._on_finish is not None:
+            self._views[view.index] = view
         return view
+
+    def _next_skipping(self, now_s: float) -> RequestView | None:
+        """:meth:`next` once a request was withdrawn: withdrawn ones are dropped as the policy
+        reaches them (bound by :meth:`withdraw`; simulations never pay for it)."""
+        pop, withdrawn = self.policy.pop, self._withdrawn
+        view = pop(now_s)
+        while view is not None and view.index in withdrawn:
+            withdrawn.discard(view.index)
+            view = pop(now_s)
+        return None if view is None else self._take(view, now_s)
+
+    def withdraw(self, view: RequestView) -> None:
+        """A queued request leaves before dispatch (a live client went away). Its queue
+        counters drop now; the policy drops it when it reaches it (a policy's queue has no
+        removal), so it is never dispatched."""
+        self._withdrawn.add(view.index)
+        self.depth_by_tier[view.tier] -= 1
+        if self._tracks:
+            self.queued_by_tenant[view.tenant] -= 1
+        self.next = self._next_skipping
+
+    def abandon(self, adm: Admission) -> None:
+        """A dispatched request ended without a true output length (its client left, or its
+        upstream failed): nothing for the corrector or ``on_finish`` to learn; the tenant's
+        in-flight count drops."""
+        if self._tracks:
+            self.in_flight_by_tenant[adm.tenant] -= 1
+        self._views.pop(adm.index, None)
 
     def _next_plain(self, now_s: float) -> RequestView | None:
         """:meth:`next` for a policy without hooks (bound at init)."""
@@ -161,4 +193,4 @@ class Gateway:
             self.finished(adm, actual_tokens, outcome)
 
     def __len__(self) -> int:
-        return len(self.policy)
+        return len(self.policy) - len(self._withdrawn)

@@ -3,7 +3,8 @@ a subsystem, and prints. One module per command group:
 
 - :mod:`.traces` (``driftsched traces ...``), :mod:`.sim` (``driftsched sim ...``),
   :mod:`.calibrate`, :mod:`.validate`, :mod:`.check` (the conformance kit); :mod:`.studies`
-  holds the top-level ``paper``, ``sweep``, ``capacity`` and ``report``; :mod:`.common` the
+  holds the top-level ``paper``, ``sweep``, ``capacity`` and ``report``; :mod:`.serve` the
+  services (``driftsched engine serve``, ``driftsched gateway ...``); :mod:`.common` the
   shared options and output helpers.
 
 Every user error surfaces as one line ``error: ...`` on stderr and its exit code (2 for bad
@@ -16,7 +17,7 @@ import contextlib
 
 import typer
 
-from driftsched.cli import calibrate, check, config, sim, studies, traces, validate
+from driftsched.cli import calibrate, check, config, serve, sim, studies, traces, validate
 from driftsched.cli.common import polish_help
 from driftsched.ground.errors import DriftschedError
 
@@ -52,6 +53,8 @@ app.add_typer(calibrate.app, name="calibrate")
 app.add_typer(validate.app, name="validate")
 app.add_typer(config.app, name="config")
 app.add_typer(check.app, name="check")
+app.add_typer(serve.engine, name="engine")
+app.add_typer(serve.gateway, name="gateway")
 for _name, _command in studies.COMMANDS.items():
     app.command(_name)(_command)
 

@@ -1,0 +1,193 @@
+"""The services under load: ``gateway serve`` in front of ``engine serve``, offered ``--load``
+times the engine's capacity for ``--seconds`` (default 10x for 60 s), plus the self-checks.
+
+    python bench/serve.py                       # load bench + both self-checks (~4 min)
+    python bench/serve.py --only load --load 10 --seconds 60
+    python bench/serve.py --only load --kill-upstream-at 20   # two upstreams, one killed
+
+Each server runs in its own process on loopback. The client is the trace replayer of
+``driftsched.validate.serve.client`` (streamed; a client that waited ``--give-up`` seconds for
+its answer disconnects). Printed, with the CPU model and the cost model:
+
+- how every request ended, from the client and from the gateway's records — every request
+  finished, rejected with a reason (429 limit, 503 queue full) or cancelled: **lost** counts
+  requests the client sent that the gateway has no record of, or that ended without a reason;
+- the gateway's overhead per finished request: the client's E2E minus the gateway's queue wait
+  and minus the upstream's own time (``upstream_s``, measured by the gateway from sending the
+  request to its last byte), P50/P99 — HTTP parsing, admission, relaying, both hops;
+- the gateway process's memory (RSS) sampled each second: start, peak, end;
+- with ``--kill-upstream-at T``: two engine upstreams, one killed at T s (streams on it end
+  with an error event; new requests go to the other) — outcomes as above.
+
+Figures are printed, never asserted; the self-checks' gates live in tests/test_http_selfcheck.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from driftsched.sim.profile import load_profile
+from driftsched.traces.generators import generate
+from driftsched.traces.trace import Trace
+from driftsched.validate.scenario import capacity_requests_per_s
+from driftsched.validate.serve.client import replay
+from driftsched.validate.serve.engine_app import cost_model_label
+from driftsched.validate.serve.gateway_records import read_log
+from driftsched.validate.serve.selfcheck import (
+    engine_selfcheck,
+    gateway_config_text,
+    gateway_selfcheck,
+)
+from driftsched.validate.serve.server import ServiceProcess
+
+from driftsched.ground.machine import machine_line
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Sampler(threading.Thread):
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stop = pid, [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.samples.append(rss_mib(self.pid))
+            except OSError:
+                return
+            self.stop.wait(1.0)
+
+
+def load_trace(profile: str, load: float, seconds: float, seed: int) -> tuple[Trace, float]:
+    prof = load_profile(profile)
+    probe = generate("driftsched-paper", requests=2000, seed=seed).frame
+    capacity = capacity_requests_per_s(prof, probe, prof.engine.max_num_seqs)
+    n = int(load * capacity * seconds)
+    frame = generate("driftsched-paper", requests=n, seed=seed).frame
+    span = float(frame["arrival_s"].iloc[-1])
+    frame["arrival_s"] = frame["arrival_s"] * (seconds / span)
+    frame["max_tokens"] = frame["output_tokens"]
+    return Trace.from_frame(frame, f"load x{load:g}", source="bench"), capacity
+
+
+def load_bench(args, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    trace, capacity = load_trace(args.profile, args.load, args.seconds, args.seed)
+    n = len(trace.frame)
+    print(
+        f"load: x{args.load:g} the engine's estimated capacity ({capacity:.1f} req/s) for "
+        f"{args.seconds:g} s = {n} requests, streamed; give up after {args.give_up:g} s"
+    )
+    records = folder / "records.jsonl"
+    records.unlink(missing_ok=True)  # the gateway appends
+    cmd = ["engine", "serve", "--profile", args.profile]
+    engines = [
+        ServiceProcess(cmd, log=folder / f"engine{i}.log")
+        for i in range(2 if args.kill_upstream_at else 1)
+    ]
+    try:
+        text, keys = gateway_config_text(
+            trace, engines[0].url, records, policy="sjf", corrector="ewma",
+            max_concurrency=args.concurrency, max_queued=args.max_queued,
+            upstreams=[e.url for e in engines], retry_cooldown_s=5.0,
+        )  # fmt: skip
+        (folder / "gateway.toml").write_text(text)
+        cmd = ["gateway", "serve", "--config", str(folder / "gateway.toml")]
+        with ServiceProcess(cmd, health="/healthz", log=folder / "gateway.log") as gw:
+            sampler = Sampler(gw.proc.pid)
+            sampler.start()
+            if args.kill_upstream_at:
+                timer = threading.Timer(args.kill_upstream_at, engines[1].kill)
+                timer.start()
+            t0 = time.perf_counter()
+            client = asyncio.run(replay(gw.url, trace.frame, keys=keys, give_up_s=args.give_up))
+            wall = time.perf_counter() - t0
+            time.sleep(1.5)  # the last records
+            sampler.stop.set()
+    finally:
+        for e in engines:
+            e.close()
+    log = read_log(records)
+    statuses = client["status"].value_counts().sort_index().items()
+    print(f"  client: {wall:.1f} s; statuses " + ", ".join(f"{k}: {v}" for k, v in statuses))
+    outcomes = log["outcome"].value_counts().to_dict()
+    print(f"  gateway records: {len(log)} — " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+    reasons = log.loc[log["outcome"] != "finished", "reason"].value_counts().head(6).to_dict()
+    retried = int((log["attempts"].fillna(0) > 1).sum())
+    print(f"  why not finished: {reasons}; retried on another upstream: {retried}")
+    known = set(log["request_id"].astype(str))
+    unrecorded = int((~client["request_id"].astype(str).isin(known)).sum())
+    no_reason = int(((log["outcome"] != "finished") & log["reason"].fillna("").eq("")).sum())
+    print(f"  lost: {unrecorded + no_reason} (sent but not recorded {unrecorded}, ended without "
+          f"a reason {no_reason})")  # fmt: skip
+    done = log[log["outcome"] == "finished"].set_index("request_id")
+    c = client.set_index("request_id").loc[done.index]
+    overhead = (
+        (c["e2e_s"] - c["send_lag_s"])
+        - (done["dispatch_s"] - done["arrival_s"])
+        - done["upstream_s"].astype(float)
+    )
+    o = overhead.to_numpy(float) * 1e3
+    o = o[np.isfinite(o)]
+    if o.size:
+        print(f"  gateway overhead per finished request: P50 {np.percentile(o, 50):.2f} ms, "
+              f"P99 {np.percentile(o, 99):.2f} ms ({o.size} requests)")  # fmt: skip
+    s = sampler.samples
+    if s:
+        print(f"  gateway RSS: start {s[0]:.0f} MiB, peak {max(s):.0f} MiB, end {s[-1]:.0f} MiB "
+              f"({len(s)} samples)")  # fmt: skip
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", choices=["load", "engine", "gateway"], default=None)
+    ap.add_argument("--profile", default="cpu-tiny-llama")
+    ap.add_argument("--load", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--max-queued", type=int, default=256)
+    ap.add_argument("--give-up", type=float, default=30.0)
+    ap.add_argument("--kill-upstream-at", type=float, default=None)
+    ap.add_argument("--folder", default=None)
+    args = ap.parse_args(argv)
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="driftsched-serve-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine_line()}; cost model: {cost_model_label(load_profile(args.profile))}")
+    print(f"logs and records: {folder}")
+    if args.only in (None, "engine"):
+        r = engine_selfcheck(args.profile, requests=300, load=0.6)
+        print("engine serve vs the offline simulator (300 requests, x0.6): E2E P50 "
+              f"{r['live_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f} s "
+              f"(error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%}, "
+              f"TTFT P50 error {r['ttft_p50_rel_error']:.2%}; finished "
+              f"{r['live_finished']}/{r['sim_finished']}")  # fmt: skip
+    if args.only in (None, "gateway"):
+        r = gateway_selfcheck(folder / "gateway-check", args.profile, requests=300, load=0.8)
+        print("gateway serve -> engine serve vs the simulator (sjf + ewma, 16 in flight, 300 "
+              f"requests, x0.8): E2E P50 {r['gateway_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f}"
+              f" s (error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%};"
+              f" client E2E P50 error {r['client_e2e_p50_rel_error']:.2%}; outcomes "
+              f"{json.dumps(r['outcomes'])}")  # fmt: skip
+    if args.only in (None, "load"):
+        load_bench(args, folder / "load")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
