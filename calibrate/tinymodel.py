@@ -40,3 +40,22 @@ def write_tiny_model(folder: str | Path, **overrides) -> Path:
     output_folder(folder)
     write_text(folder / "config.json", json.dumps({**TINY_LLAMA, **overrides}, indent=2) + "\n")
     return folder
+
+
+def write_word_tokenizer(folder: str | Path) -> Path:
+    """Give the tiny model in ``folder`` a tokenizer — what ``vllm serve`` (and ``vllm bench
+    serve``'s random dataset) need for text, where the in-process engine runs without one
+    (``skip_tokenizer_init``). Word level: token ``k`` (``1 <= k < vocab_size``) is the word
+    ``w<k>``, 0 is ``[UNK]``; outputs decode to ``" w17 w4093 ..."``, one word per token.
+    Writes ``tokenizer.json`` and ``tokenizer_config.json``; returns the folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    folder = Path(folder)
+    vocab_size = json.loads((folder / "config.json").read_text())["vocab_size"]
+    vocab = {"[UNK]": 0, **{f"w{k}": k for k in range(1, vocab_size)}}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    write_text(folder / "tokenizer.json", tok.to_str())
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]"}
+    write_text(folder / "tokenizer_config.json", json.dumps(config) + "\n")
+    return folder

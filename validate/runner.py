@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from driftsched.sim.config import SimConfig
@@ -118,6 +118,16 @@ class ValidateSettings(Config):
         "Reported; live timing is then not like for like with the profile",
     )
 
+    via: Literal["engine", "http"] = Field(
+        "engine",
+        description="engine: the in-process engine behind the live loop; http: the deployment "
+        "path — gateway serve in front of a real vllm serve, over HTTP "
+        "(validate/serve/via_http.py)",
+    )
+    upstream: str | None = Field(
+        None, description="with via http: a vLLM OpenAI server already running (else one starts)"
+    )
+
     @field_validator("router")
     @classmethod
     def _router(cls, spec: str) -> str:
@@ -127,6 +137,8 @@ class ValidateSettings(Config):
 
     @model_validator(mode="after")
     def _router_runs_live(self) -> ValidateSettings:
+        if self.via == "http" and (self.replicas > 1 or self.prefix_caching):
+            raise ValueError("--via http runs one upstream without prefix caching (for now)")
         if self.replicas > 1:
             from driftsched.validate.cluster import refuse_kv_router
 
@@ -165,13 +177,18 @@ def run(
     if settings.engine_overrides:
         report["engine_overrides"] = settings.engine_overrides
     try:
-        engines = (
-            LiveEngines(engine, owned=False)
-            if engine is not None
-            else LiveEngines.start(
-                out, args, plan, settings.replicas, settings.warmup_steps, engine_factory
+        if settings.via == "http" and engine is None and engine_factory is None:
+            from driftsched.validate.serve.via_http import HttpEngines
+
+            engines = HttpEngines.start(out, args, settings.upstream)
+        else:
+            engines = (
+                LiveEngines(engine, owned=False)
+                if engine is not None
+                else LiveEngines.start(
+                    out, args, plan, settings.replicas, settings.warmup_steps, engine_factory
+                )
             )
-        )
     except DriftschedError:
         raise
     except Exception as exc:

@@ -70,6 +70,17 @@ def val_run(
             "enforce_eager=true); repeatable; reported",
         ),
     ] = None,
+    via: Annotated[
+        str,
+        typer.Option(
+            help="engine: the in-process engine; http: gateway serve in front of a real vllm "
+            "serve (the deployment path, HTTP included; docs/serve.md)"
+        ),
+    ] = "engine",
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="with --via http: a vLLM OpenAI server already running (base URL)"),
+    ] = None,
     sets: Sets = None,
 ) -> None:
     """Sample scenarios, run each live on vLLM and in the simulator, report the errors."""
@@ -104,11 +115,16 @@ def val_run(
             "replicas": replicas,
             "router": router,
             "engine_overrides": parse_json_values(engine_arg, "--engine-arg"),
+            "via": via,
+            "upstream": upstream,
         },
         "validate settings",
     )
+    server = settings.upstream or f"vllm serve (starting; its log: {output}/vllm-serve.log)"
     console.print(
-        f"starting the live vLLM engine in-process; its own log goes to {output}/engine.log"
+        f"via HTTP: gateway serve in front of {server}"
+        if settings.via == "http"
+        else f"starting the live vLLM engine in-process; its own log goes to {output}/engine.log"
         if settings.replicas == 1
         else f"starting {settings.replicas} vLLM engines, one worker process and core each; "
         f"their logs go to {output}/engine-K.log"

@@ -6,8 +6,10 @@
 many), with the row's ``category`` in ``x-category`` (the gateway's estimate reads it) and its
 tenant's key, streamed or whole, and times what comes back. Latencies are measured from the row's
 ``arrival_s`` (the intended send time; the client's own lateness is reported as
-``send_lag_s``). Every row ends with a ``status``: the HTTP code, or 0 with ``error`` when the
-connection failed.
+``send_lag_s``). Prompts are the token ids the in-process live path sends
+(:func:`driftsched.calibrate.vllm_engine.prompt_ids`: within the tiny model's vocabulary, a
+function of the request id). Every row ends with a ``status``: the HTTP code, or 0 with
+``error`` when the connection failed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import httpx
 import numpy as np
 import pandas as pd
+from driftsched.calibrate.vllm_engine import prompt_ids
 
 #: the per-request columns :func:`replay` returns
 COLUMNS = [
@@ -37,11 +40,6 @@ COLUMNS = [
     "status",
     "error",
 ]
-
-
-def prompt_ids(n: int, row: int) -> list[int]:
-    """``n`` token ids for trace row ``row`` (distinct per row, within a small vocabulary)."""
-    return [(row * 7919 + k) % 30000 + 10 for k in range(n)]
 
 
 async def _one(client, url, body, headers, stream, t0, arrival_s) -> dict:
@@ -129,7 +127,7 @@ async def replay(
                 await asyncio.sleep(wait)
             lag[i] = max(0.0, time.perf_counter() - t0 - arrival[i])
             body = {
-                "prompt": prompt_ids(int(prompt[i]), i),
+                "prompt": prompt_ids(ids[i], int(prompt[i])),
                 "max_tokens": int(output[i]),
                 "ignore_eos": True,
                 "stream": stream,

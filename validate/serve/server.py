@@ -86,26 +86,24 @@ class Background:
 
 class ServiceProcess:
     """A ``driftsched`` service command (``args`` after ``driftsched``, without ``--host``/
-    ``--port``) run as a child process in its own session on a free loopback port; ready when
+    ``--port``; with ``command``, ``args`` is the whole command, e.g. ``vllm serve``'s) run as a
+    child process in its own session on a free loopback port; ready when
     ``health`` answers 200. Stopped — SIGTERM, then SIGKILL to its whole process group — on
     ``close()``, on leaving its ``with``, and if it fails to start. Its output goes to ``log``
     (a path) when given."""
 
     def __init__(
-        self, args: list[str], health: str = "/health", start_timeout_s: float = 60.0, log=None
+        self,
+        args: list[str],
+        health: str = "/health",
+        start_timeout_s: float = 60.0,
+        log=None,
+        command: bool = False,
     ):
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "driftsched.cli",
-            *args,
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.port),
-        ]
+        head = list(args) if command else [sys.executable, "-m", "driftsched.cli", *args]
+        cmd = [*head, "--host", LOOPBACK, "--port", str(self.port)]
         self._log = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
