@@ -384,3 +384,24 @@ def test_the_openai_client_talks_to_the_gateway_streamed_and_whole(gateway, tmp_
             model=model, prompt=[1], max_tokens=1
         )
     assert [r["outcome"] for r in records(tmp_path)].count("finished") == 4
+
+
+def test_the_gateway_logs_json_lines_and_never_a_key(gateway, capsys):
+    from driftsched.validate.serve.logs import LOG, json_logging
+
+    json_logging()
+    try:
+        url = gateway()
+        with httpx.Client(base_url=url, timeout=30) as c:
+            c.post("/v1/completions", json={"prompt": [1] * 8, "max_tokens": 2},
+                   headers=auth("acme"))  # fmt: skip
+            wrong = {"authorization": "Bearer sk-wrong-key-7"}
+            c.post("/v1/completions", json={"prompt": [1]}, headers=wrong)
+    finally:
+        LOG.handlers.clear()
+    err = capsys.readouterr().err
+    events = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    ends = [e for e in events if e["event"] == "request"]
+    assert [e["outcome"] for e in ends] == ["finished", "unauthorized"]
+    assert ends[0]["tenant"] == "acme" and ends[0]["e2e_s"] > 0 and ends[1]["e2e_s"] is None
+    assert KEYS["acme"] not in err and "sk-wrong-key-7" not in err

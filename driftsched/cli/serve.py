@@ -93,6 +93,11 @@ def gateway_serve(
         g = cfg.gateway.model_copy(update={"upstreams": upstream})
         cfg = cfg.model_copy(update={"gateway": type(cfg.gateway).model_validate(g.model_dump())})
     g = cfg.gateway
+    from driftsched.validate.serve.logs import event, json_logging
+
+    json_logging()
+    event("started", policy=g.policy, corrector=g.corrector, mode=g.mode,
+          upstreams=g.upstreams, tenants=len(cfg.tenants), redis=bool(g.redis_url))  # fmt: skip
     state = "Redis" if g.redis_url else "memory (lost on restart)"
     print(
         f"gateway serve on http://{host}:{port}  policy {g.policy}, corrector {g.corrector}, "

@@ -8,10 +8,12 @@ policy/corrector/mode the gateway runs (``driftsched_gateway_info``).
 
 from __future__ import annotations
 
+import logging
 import math
 
 from driftsched.validate.serve.engine_metrics import LATENCY_BUCKETS, TOKEN_LATENCY_BUCKETS
 from driftsched.validate.serve.gateway_service import RESTING
+from driftsched.validate.serve.logs import event
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 
@@ -90,6 +92,7 @@ class GatewayMetrics:
 
     def upstream_error(self, url: str, kind: str) -> None:
         self.upstream_errors.labels(url, kind).inc()
+        event("upstream_error", level=logging.WARNING, upstream=url, kind=kind)
 
     def ended(self, p, row: dict) -> None:
         """Every record row (the service's ``on_end``)."""

@@ -28,6 +28,7 @@ from driftsched.sim.request import Admission, Outcome, RequestView
 from driftsched.traces.schema import tier_rank
 from driftsched.validate.serve.gateway_config import GatewayConfig
 from driftsched.validate.serve.gateway_records import RecordLog
+from driftsched.validate.serve.logs import event
 from driftsched.validate.serve.openai_api import APIError
 from driftsched.validate.serve.state import MemoryLog, ObservationLog
 from driftsched.validate.serve.tenants import Tenant, Tenants
@@ -215,11 +216,14 @@ class GatewayService:
             return
         self.resting[r] = True
         slot.in_engine += RESTING
+        event("upstream_resting", upstream=self.settings.upstreams[r],
+              seconds=self.settings.retry_cooldown_s)  # fmt: skip
         asyncio.get_running_loop().call_later(self.settings.retry_cooldown_s, self._wake, slot)
 
     def _wake(self, slot: ReplicaSlot) -> None:
         self.resting[slot.replica_id] = False
         slot.in_engine -= RESTING
+        event("upstream_back", upstream=self.settings.upstreams[slot.replica_id])
         self._pump()
 
     @property
@@ -296,6 +300,10 @@ class GatewayService:
 
     def _record(self, p: Pending | None, row: dict) -> None:
         self.records.write(row)
+        e2e_s = row.get("done_s", NAN) - row.get("arrival_s", NAN)
+        event("request", request_id=row.get("request_id"), tenant=row.get("tenant"),
+              outcome=row["outcome"], reason=row.get("reason") or "", status=row.get("status"),
+              e2e_s=e2e_s)  # fmt: skip
         if self.on_end is not None:
             self.on_end(p, row)
 
