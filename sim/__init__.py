@@ -8,8 +8,17 @@
 - :mod:`.metrics`, :mod:`.result`, :mod:`.plots`: records, summaries, files and figures
 """
 
-from driftsched.sim.config import SimConfig
-from driftsched.sim.result import SimResult
-from driftsched.sim.simulation import simulate
+from driftsched.ground.lazy import lazy_exports
 
 __all__ = ["SimConfig", "SimResult", "simulate"]
+
+#: name -> module of this package's exports, imported on first use (PEP 562): importing any
+#: ``driftsched.sim.<module>`` then does not pull pandas and SimPy in (a CLI's --help stays fast)
+_EXPORTS = {
+    "SimConfig": "driftsched.sim.config",
+    "SimResult": "driftsched.sim.result",
+    "simulate": "driftsched.sim.simulation",
+}
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

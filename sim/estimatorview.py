@@ -26,15 +26,17 @@ run is reproducible and the simulator and the live gateway see the same view. Wi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
-from driftsched.traces.assign import CATEGORY_CAPS
+from driftsched.traces.categories import CATEGORY_CAPS
 from pydantic import Field
 
 from driftsched.ground.config import Config
 from driftsched.ground.rng import stream
+
+if TYPE_CHECKING:  # pandas is imported where it is used: reading this module stays cheap
+    import pandas as pd
 
 CATEGORIES = tuple(CATEGORY_CAPS)
 
@@ -69,6 +71,8 @@ class EstimatorView:
         mean, sd = config.words_per_token_mean, config.words_per_token_sd
         self.wpt_output = np.clip(rng.normal(mean, sd, n), 0.2, 2.0) if words else None
         self.wpt_prompt = np.clip(rng.normal(mean, sd, n), 0.2, 2.0) if words else None
+        import pandas as pd
+
         true = pd.Series(categories, dtype=object).astype(str).to_numpy()
         code = pd.Categorical(true, categories=CATEGORIES).codes.astype(np.int64)  # -1: unknown
         flip = (rng.random(n) < config.category_confusion) & (code >= 0)
@@ -113,6 +117,8 @@ class EstimatorView:
                 np.int64
             )
         if self.classified is not None:
+            import pandas as pd
+
             out["classified_category"] = pd.Categorical(self.classified)
         return out
 

@@ -8,10 +8,12 @@ oracle corrector (explicitly given a ``truth`` function) ever consult it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: a request's optional targets, trace columns (NaN where not given)
 SLO_COLUMNS = ("ttft_slo_s", "e2e_slo_s")

@@ -7,7 +7,19 @@
 - :mod:`~driftsched.traces.describe`: summary statistics and a plot.
 """
 
-from driftsched.traces.schema import SCHEMA_VERSION, TraceSchemaError, tier_rank
-from driftsched.traces.trace import Trace, read_trace
+from driftsched.ground.lazy import lazy_exports
 
 __all__ = ["SCHEMA_VERSION", "Trace", "TraceSchemaError", "read_trace", "tier_rank"]
+
+#: name -> module of this package's exports, imported on first use (PEP 562): importing a
+#: light ``driftsched.traces.<module>`` then does not pull pandas and pyarrow in
+_EXPORTS = {
+    "SCHEMA_VERSION": "driftsched.traces.schema",
+    "TraceSchemaError": "driftsched.traces.schema",
+    "tier_rank": "driftsched.traces.schema",
+    "Trace": "driftsched.traces.trace",
+    "read_trace": "driftsched.traces.trace",
+}
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -24,11 +24,10 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
+from driftsched.traces.categories import CATEGORY_CAPS
 
 from driftsched.ground.errors import InputError
 
-#: The reference study's categories and their output caps (tokens), in bin order.
-CATEGORY_CAPS: dict[str, int] = {"short_qa": 64, "summary": 256, "technical": 384, "report": 512}
 MaxTokensRule = Literal["pow2", "cap", "output"]
 MAX_TOKENS_RULES: tuple[str, ...] = get_args(MaxTokensRule)
 

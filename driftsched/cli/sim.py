@@ -122,9 +122,7 @@ def sim_compare(
 @app.command("list")
 def sim_list() -> None:
     """List policies, correctors, routers and bundled cost-model profiles."""
-    import pandas as pd
-
-    from driftsched.ground.console import console, table
+    from driftsched.ground.console import console, rows_table
     from driftsched.sim.correctors import CORRECTORS
     from driftsched.sim.policies import POLICIES
     from driftsched.sim.profile import bundled_profiles, load_profile
@@ -139,7 +137,7 @@ def sim_list() -> None:
         rows.append(
             ("profile", name, "bundled", f"{p.kind}: {p.provenance.hardware}, {p.provenance.model}")
         )
-    console.print(table(pd.DataFrame(rows, columns=["kind", "name", "from", "what"])))
+    console.print(rows_table(rows, ["kind", "name", "from", "what"]))
     console.print(
         "plugins: an installed package's entry points (groups driftsched.policies, "
         "driftsched.correctors, driftsched.routers), or any 'package.module:Class' / "

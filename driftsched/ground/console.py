@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # pandas costs ~0.2 s to import: only the commands that print tables pay
+    import pandas as pd
 
 # Piped output (files, CI logs, tests) gets 160 columns (or $COLUMNS) instead of rich's 80.
 console = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "") or 160))
@@ -28,13 +31,25 @@ def table(frame: pd.DataFrame, title: str | None = None, index: bool | str = Fal
     :func:`fmt`, no ellipsis anywhere (a long header folds), and when the columns do not fit
     the console's width (or ``width``) they are split over several tables, each repeating the
     leading text columns that identify a row (the narrow layout)."""
-    from rich.console import Group
+    import pandas as pd
 
     if index:
         frame = frame.reset_index(names=index if isinstance(index, str) else "index")
-    names = [str(c) for c in frame.columns]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    cells = [[fmt(v) for v in row] for row in frame.itertuples(index=False)]
+    return rows_table(
+        list(frame.itertuples(index=False)), list(frame.columns), numeric, title, width
+    )
+
+
+def rows_table(rows, columns, numeric=None, title: str | None = None, width=None):
+    """:func:`table` of plain ``rows`` (sequences) under ``columns``, without pandas (what a
+    command that must start fast prints); ``numeric`` per column says which are right-aligned
+    (default: none)."""
+    from rich.console import Group
+
+    names = [str(c) for c in columns]
+    numeric = list(numeric) if numeric is not None else [False] * len(names)
+    cells = [[fmt(v) for v in row] for row in rows]
     need = [
         max([min(len(name), HEADER_FOLD), *(len(r[k]) for r in cells)]) + PAD
         for k, name in enumerate(names)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from driftsched.sim.request import Admission
-from driftsched.traces.assign import CATEGORY_CAPS
+from driftsched.traces.categories import CATEGORY_CAPS
 from pydantic import Field
 
 from driftsched.ground.config import Config

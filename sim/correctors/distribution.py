@@ -16,7 +16,28 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+
+_SPECIAL = []  # scipy.special, once imported
+
+
+def _special():
+    """scipy.special, imported on first use (scipy costs ~0.1 s to import, and only the
+    correctors that read a distribution need it)."""
+    if not _SPECIAL:
+        import scipy.special
+
+        _SPECIAL.append(scipy.special)
+    return _SPECIAL[0]
+
+
+def ndtri(q: float) -> float:
+    """scipy's inverse normal CDF."""
+    return _special().ndtri(q)
+
+
+def ndtr(x: float) -> float:
+    """scipy's normal CDF."""
+    return _special().ndtr(x)
 
 
 @runtime_checkable
