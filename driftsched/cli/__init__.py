@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     usage, abort, leave = _click_exceptions()
     args = sys.argv[1:] if argv is None else list(argv)
     command = typer.main.get_command(app)
-    if "--help" in args:  # help wording needs the config model; no other path pays for it
-        polish_help(command)
+    if "--help" in args:  # help wording may need the config model; no other path pays for it
+        polish_help(command, args)
     try:
         code = command.main(args=args, prog_name="driftsched", standalone_mode=False)
     except usage as exc:

@@ -21,25 +21,42 @@ def command_group(help: str) -> typer.Typer:
 _METAVARS = {int: "N", float: "X", Path: "PATH", bool: "BOOL"}
 
 
-def polish_help(command) -> None:
-    """Help that says what a user needs, for every command under ``command`` (a click group):
-    a metavar in words where typer would print ``<str>``, and, for options that stand for a
-    simulation config field and default to "not given", the field's default."""
+def polish_help(command, args: list[str] | None = None) -> None:
+    """Help that says what a user needs: a metavar in words where typer would print ``<str>``,
+    and, for options that stand for a simulation config field and default to "not given", the
+    field's default. ``args`` (the command line) picks the one command whose help is asked for
+    (its leading words); without it, every command under ``command`` (a click group). The
+    config model is imported only when that command has such an option (a group's help lists
+    its commands, not their options: ``driftsched --help`` stays fast)."""
     import contextlib
 
     with contextlib.suppress(Exception):  # help wording must never stop a command
-        _polish(command)
+        if args is None:
+            _polish(command, recurse=True)
+            return
+        for word in args:
+            sub = getattr(command, "commands", {}).get(word)
+            if word.startswith("-") or sub is None:
+                break
+            command = sub
+        _polish(command, recurse=False)
 
 
-def _polish(command) -> None:
-    from driftsched.sim.config import SimConfig
+def _polish(command, recurse: bool) -> None:
+    if recurse:
+        for sub in getattr(command, "commands", {}).values():
+            _polish(sub, recurse=True)
+    params = [
+        p
+        for p in getattr(command, "params", [])
+        if not getattr(p, "is_flag", False) and hasattr(p, "help")
+    ]
+    fields = {}
+    if any(p.default is None and "[default" not in (p.help or "") for p in params):
+        from driftsched.sim.config import SimConfig
 
-    fields = SimConfig.model_fields
-    for sub in getattr(command, "commands", {}).values():
-        _polish(sub)
-    for param in getattr(command, "params", []):
-        if getattr(param, "is_flag", False) or not hasattr(param, "help"):
-            continue
+        fields = SimConfig.model_fields
+    for param in params:
         if not param.metavar or param.metavar.startswith("<"):
             kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
             param.metavar = _METAVARS.get(kind) or (param.name or "value").upper()
