@@ -64,19 +64,12 @@ MODES = {
 def machine() -> str:
     """One line naming what the figures are measured on: wall times differ by ~2x between hosts
     of the same kind, so a figure without its machine means little."""
-    import os
-    import platform
     from importlib.metadata import version
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    from driftsched.ground.machine import machine_line
+
     libs = ", ".join(f"{lib} {version(lib)}" for lib in ("numpy", "pandas", "simpy"))
-    return f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {libs}"
+    return f"machine: {machine_line()}, {libs}"
 
 
 def build_trace(source: str, n: int):

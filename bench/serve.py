@@ -25,7 +25,6 @@ Figures are printed, never asserted; the self-checks' gates live in tests/test_h
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -38,13 +37,12 @@ from driftsched.sim.profile import load_profile
 from driftsched.traces.generators import generate
 from driftsched.traces.trace import Trace
 from driftsched.validate.scenario import capacity_requests_per_s
-from driftsched.validate.serve.client import replay
 from driftsched.validate.serve.engine_app import cost_model_label
 from driftsched.validate.serve.gateway_records import read_log
 from driftsched.validate.serve.selfcheck import (
     engine_selfcheck,
-    gateway_config_text,
     gateway_selfcheck,
+    through_gateway,
 )
 from driftsched.validate.serve.server import ServiceProcess
 
@@ -93,36 +91,34 @@ def load_bench(args, folder: Path) -> None:
         f"load: x{args.load:g} the engine's estimated capacity ({capacity:.1f} req/s) for "
         f"{args.seconds:g} s = {n} requests, streamed; give up after {args.give_up:g} s"
     )
-    records = folder / "records.jsonl"
-    records.unlink(missing_ok=True)  # the gateway appends
     cmd = ["engine", "serve", "--profile", args.profile]
     engines = [
         ServiceProcess(cmd, log=folder / f"engine{i}.log")
         for i in range(2 if args.kill_upstream_at else 1)
     ]
+    samplers = []
+
+    def started(gateway) -> None:  # sample its memory; the fault, if asked for
+        samplers.append(Sampler(gateway.proc.pid))
+        samplers[0].start()
+        if args.kill_upstream_at:
+            threading.Timer(args.kill_upstream_at, engines[1].kill).start()
+
     try:
-        text, keys = gateway_config_text(
-            trace, engines[0].url, records, policy="sjf", corrector="ewma",
-            max_concurrency=args.concurrency, max_queued=args.max_queued,
-            upstreams=[e.url for e in engines], retry_cooldown_s=5.0,
+        t0 = time.perf_counter()
+        client = through_gateway(
+            trace, engines[0].url, folder, give_up_s=args.give_up, started=started,
+            linger_s=1.5, policy="sjf", corrector="ewma", max_concurrency=args.concurrency,
+            max_queued=args.max_queued, upstreams=[e.url for e in engines], retry_cooldown_s=5.0,
         )  # fmt: skip
-        (folder / "gateway.toml").write_text(text)
-        cmd = ["gateway", "serve", "--config", str(folder / "gateway.toml")]
-        with ServiceProcess(cmd, health="/healthz", log=folder / "gateway.log") as gw:
-            sampler = Sampler(gw.proc.pid)
-            sampler.start()
-            if args.kill_upstream_at:
-                timer = threading.Timer(args.kill_upstream_at, engines[1].kill)
-                timer.start()
-            t0 = time.perf_counter()
-            client = asyncio.run(replay(gw.url, trace.frame, keys=keys, give_up_s=args.give_up))
-            wall = time.perf_counter() - t0
-            time.sleep(1.5)  # the last records
-            sampler.stop.set()
+        wall = time.perf_counter() - t0 - 1.5
     finally:
+        for s in samplers:
+            s.stop.set()
         for e in engines:
             e.close()
-    log = read_log(records)
+    sampler = samplers[0]
+    log = read_log(folder / "records.jsonl")
     statuses = client["status"].value_counts().sort_index().items()
     print(f"  client: {wall:.1f} s; statuses " + ", ".join(f"{k}: {v}" for k, v in statuses))
     outcomes = log["outcome"].value_counts().to_dict()

@@ -23,23 +23,17 @@ Prints tables and writes one figure. Reads only; skips cleanly when the data is 
 from __future__ import annotations
 
 import argparse
-import platform
 from pathlib import Path
 
 import pandas as pd
+
+from driftsched.ground.machine import cpu_model as cpu
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "vidur-data" / "profiling" / "compute"
 OPS = ["attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj"]
 #: Vidur's device folder -> our spec-table GPU
 DEVICES = {"a100": "A100-80GB", "h100": "H100", "a40": "A40"}
 TOKENS = [1, 16, 64, 256, 1024, 4096]
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def linear_params(row) -> float:

@@ -306,22 +306,9 @@ class InstrumentedEngine:
 
         import torch
 
-        device = "cpu"
-        if torch.cuda.is_available():
-            device = torch.cuda.get_device_name(0)
-        else:
-            try:
-                with open("/proc/cpuinfo") as f:
-                    device = next(
-                        (
-                            line.split(":", 1)[1].strip()
-                            for line in f
-                            if line.startswith("model name")
-                        ),
-                        platform.processor(),
-                    )
-            except OSError:
-                device = platform.processor() or "cpu"
+        from driftsched.ground.machine import cpu_model
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else cpu_model()
         return {
             "vllm_version": self.version,
             "torch_version": torch.__version__,

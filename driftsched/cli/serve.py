@@ -89,9 +89,9 @@ def gateway_serve(
     from driftsched.validate.serve.server import serve
 
     cfg = load_gateway_config(config)
-    if upstream:
-        g = cfg.gateway.model_copy(update={"upstreams": upstream})
-        cfg = cfg.model_copy(update={"gateway": type(cfg.gateway).model_validate(g.model_dump())})
+    if upstream:  # validated as a config file's list is
+        g = type(cfg.gateway).model_validate({**cfg.gateway.model_dump(), "upstreams": upstream})
+        cfg = cfg.model_copy(update={"gateway": g})
     g = cfg.gateway
     from driftsched.validate.serve.logs import event, json_logging
 

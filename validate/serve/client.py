@@ -42,7 +42,7 @@ COLUMNS = [
 ]
 
 
-async def _one(client, url, body, headers, stream, t0, arrival_s) -> dict:
+async def _one(client, url, body, headers, stream, t0) -> dict:
     out = {"first_token_s": math.nan, "done_s": math.nan, "generated_tokens": 0, "error": ""}
     try:
         if not stream:
@@ -141,7 +141,7 @@ async def replay(
                 headers["x-category"] = categories[i]
             if keys and tenants[i] in keys:
                 headers["authorization"] = f"Bearer {keys[tenants[i]]}"
-            call = _one(client, "/v1/completions", body, headers, stream, t0, arrival[i])
+            call = _one(client, "/v1/completions", body, headers, stream, t0)
             tasks.append(asyncio.create_task(_bounded(call, give_up_s)))
         results = await asyncio.gather(*tasks)
     rows = pd.DataFrame(results)

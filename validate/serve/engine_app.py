@@ -114,7 +114,7 @@ def engine_app(
         return Response(generate_latest(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
 
     async def complete(request: Request, kind, chat: bool):
-        req = parse(kind, await read_body(request, max_body_bytes))
+        req, _ = parse(kind, await read_body(request, max_body_bytes))
         if req.model is not None and req.model != name:
             raise APIError(404, f"the model {req.model!r} does not exist (this server: {name!r})")
         engine_ = core()

@@ -214,7 +214,7 @@ def gateway_app(config: GatewayConfig, *, log=None) -> FastAPI:
             raise APIError(401, "unknown or missing API key", "authentication_error")
         try:
             raw = await read_body(request, settings.max_body_bytes)
-            req = parse(kind, raw)
+            req, body = parse(kind, raw)
             prompt_tokens = req.prompt_tokens
         except APIError as exc:
             service.record_refused(
@@ -228,7 +228,6 @@ def gateway_app(config: GatewayConfig, *, log=None) -> FastAPI:
                 }
             )
             raise
-        body = json.loads(raw)
         if settings.upstream_model:
             body["model"] = settings.upstream_model
         if req.stream:

@@ -52,28 +52,21 @@ FIELDS = [
 
 
 class RecordLog:
-    """Appends one JSON line per ended request to ``path`` (None: kept in memory only, the
-    last ``keep`` lines)."""
+    """Appends one JSON line per ended request to ``path`` (None: no log is written)."""
 
-    def __init__(self, path: str | Path | None, keep: int = 100_000):
+    def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
-        self.keep = keep
-        self.lines: list[dict] = []
-        self.counts: dict[str, int] = {}
         self._file = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
 
     def write(self, row: dict) -> None:
+        if self._file is None:
+            return
         clean = {k: _json_value(row.get(k)) for k in FIELDS}
-        self.counts[clean["outcome"]] = self.counts.get(clean["outcome"], 0) + 1
-        if self._file is not None:
-            self._file.write(json.dumps(clean, separators=(",", ":")) + "\n")
-            self._file.flush()
-        self.lines.append(clean)
-        if len(self.lines) > self.keep:
-            del self.lines[: len(self.lines) - self.keep]
+        self._file.write(json.dumps(clean, separators=(",", ":")) + "\n")
+        self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from driftsched.sim.dispatcher import Dispatcher, ReplicaSlot
 from driftsched.sim.gateway import Gateway
@@ -61,7 +61,6 @@ class Pending:
     attempts: int = 0
     tokens: int = 0
     ended: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 class GatewayService:
@@ -145,12 +144,11 @@ class GatewayService:
             )
             raise APIError(503, "the gateway's queue is full", "overloaded", retry_after="1")
         index, self._next_index = self._next_index, self._next_index + 1
-        nan = NAN
         adm = Admission(
             index, request_id, now, tenant.name, tier, tier_rank(tier), base["category"],
             prompt_tokens, max_tokens,
-            c.ttft_slo_s if c.ttft_slo_s is not None else nan,
-            c.e2e_slo_s if c.e2e_slo_s is not None else nan,
+            c.ttft_slo_s if c.ttft_slo_s is not None else NAN,
+            c.e2e_slo_s if c.e2e_slo_s is not None else NAN,
         )  # fmt: skip
         view, rejection = self.gateway.admit(adm, now)
         if rejection is not None:

@@ -108,8 +108,9 @@ class ChatRequest(_Request):
         return sum(text_tokens(m.text()) + CHAT_TOKENS_PER_MESSAGE for m in self.messages)
 
 
-def parse(kind: type[_Request], raw: bytes) -> _Request:
-    """The request in ``raw`` (a JSON body), or :class:`APIError` 400 naming what is wrong."""
+def parse(kind: type[_Request], raw: bytes) -> tuple[_Request, dict]:
+    """The request in ``raw`` (a JSON body) and the decoded body itself (what a gateway
+    forwards), or :class:`APIError` 400 naming what is wrong."""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -117,7 +118,7 @@ def parse(kind: type[_Request], raw: bytes) -> _Request:
     if not isinstance(data, dict):
         raise APIError(400, "the body must be a JSON object")
     try:
-        return kind.model_validate(data)
+        return kind.model_validate(data), data
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"

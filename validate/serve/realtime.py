@@ -47,7 +47,6 @@ class Stream:
     arrival_s: float
     scheduled_s: float = NAN
     first_token_s: float = NAN
-    last_token_s: float = NAN
     finish_s: float = NAN
     tokens: int = 0
     preemptions: int = 0
@@ -207,7 +206,6 @@ class RealtimeEngine:
                 if stream.tokens == 0:
                     stream.first_token_s = end_s
                 stream.tokens = req.num_output_tokens
-                stream.last_token_s = end_s
                 stream.queue.put_nowait(stream.tokens)
         for req in outcome.finished:
             self._end(streams[req.index], "length", end_s)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,40 @@ def gateway_config_text(trace: Trace, upstream: str, records: Path, **gateway) -
     return "\n".join(lines) + "\n", keys
 
 
+def through_gateway(
+    trace: Trace,
+    upstream: str,
+    folder: str | Path,
+    *,
+    timeout_s: float = 600.0,
+    give_up_s: float | None = None,
+    started=None,
+    linger_s: float = 0.0,
+    **gateway,
+):
+    """``trace`` replayed through a ``gateway serve`` process in front of ``upstream`` (its
+    config from :func:`gateway_config_text` with ``gateway``'s settings; its TOML, log and
+    records log — ``records.jsonl``, emptied first — in ``folder``). ``started(process)`` is
+    called once the gateway answers; ``linger_s`` keeps it up that long after the client is
+    done (its last records). Returns the client's frame (:func:`~.client.replay`)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    records = folder / "records.jsonl"
+    records.unlink(missing_ok=True)  # the gateway appends
+    text, keys = gateway_config_text(trace, upstream, records, **gateway)
+    (folder / "gateway.toml").write_text(text)
+    cmd = ["gateway", "serve", "--config", str(folder / "gateway.toml")]
+    with ServiceProcess(cmd, health="/healthz", log=folder / "gateway.log") as process:
+        if started is not None:
+            started(process)
+        client = asyncio.run(
+            replay(process.url, trace.frame, keys=keys, timeout_s=timeout_s, give_up_s=give_up_s)
+        )
+        if linger_s:
+            time.sleep(linger_s)
+    return client
+
+
 def gateway_selfcheck(
     folder: str | Path,
     profile: str = "cpu-tiny-llama",
@@ -125,16 +160,10 @@ def gateway_selfcheck(
                 "max_concurrency": max_concurrency}  # fmt: skip
     config = SimConfig(profile=profile, **settings)
     sim = simulate(trace, config, prof).records
-    records = folder / "records.jsonl"
-    records.unlink(missing_ok=True)
     with ServiceProcess(["engine", "serve", "--profile", profile],
                         log=folder / "engine.log") as engine:  # fmt: skip
-        text, keys = gateway_config_text(trace, engine.url, records, **settings)
-        (folder / "gateway.toml").write_text(text)
-        args = ["gateway", "serve", "--config", str(folder / "gateway.toml")]
-        with ServiceProcess(args, health="/healthz", log=folder / "gateway.log") as gateway:
-            client = asyncio.run(replay(gateway.url, trace.frame, keys=keys))
-    log = records_frame(read_log(records))
+        client = through_gateway(trace, engine.url, folder, **settings)
+    log = records_frame(read_log(folder / "records.jsonl"))
     out = {
         "cost_model": cost_model_label(prof),
         "cpu": cpu_model(),

@@ -18,7 +18,6 @@ yet, and without schedule replay (the gateway does not see vLLM's steps).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 import time
@@ -28,9 +27,8 @@ import httpx
 import numpy as np
 import pandas as pd
 from driftsched.validate.live import LiveResult
-from driftsched.validate.serve.client import replay
 from driftsched.validate.serve.gateway_records import read_log, records_frame
-from driftsched.validate.serve.selfcheck import gateway_config_text
+from driftsched.validate.serve.selfcheck import through_gateway
 from driftsched.validate.serve.server import ServiceProcess
 
 #: the name the vLLM server serves the model under (the gateway rewrites ``model`` to it)
@@ -133,9 +131,6 @@ class HttpScenario:
         c, trace = self.config, self.trace
         folder = self.engines.out / "via-http" / str(trace.meta.get("source", "scenario"))[:60]
         folder = folder.parent / re.sub(r"[^A-Za-z0-9_.-]+", "_", folder.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        records = folder / "records.jsonl"
-        records.unlink(missing_ok=True)
         settings = {
             "policy": c.policy, "policy_params": c.policy_params, "corrector": c.corrector,
             "corrector_params": c.corrector_params, "mode": c.mode,
@@ -143,22 +138,16 @@ class HttpScenario:
             "batch_wait_s": c.batch_wait_s, "upstream_model": self.engines.model,
             "max_queued": max(10_000, len(trace.frame)),
         }  # fmt: skip
-        text, keys = gateway_config_text(trace, self.engines.url, records, **settings)
-        (folder / "gateway.toml").write_text(text)
         started = time.perf_counter()
         status, error = "complete", None
-        cmd = ["gateway", "serve", "--config", str(folder / "gateway.toml")]
-        with ServiceProcess(cmd, health="/healthz", log=folder / "gateway.log") as gw:
-            try:
-                client = asyncio.run(
-                    replay(gw.url, trace.frame, keys=keys, timeout_s=self.timeout_s,
-                           give_up_s=self.timeout_s)
-                )  # fmt: skip
-            except Exception as exc:  # the client itself failed: what was recorded stays
-                status, error = "error", f"{type(exc).__name__}: {exc}"
-                client = None
+        try:
+            client = through_gateway(trace, self.engines.url, folder, timeout_s=self.timeout_s,
+                                     give_up_s=self.timeout_s, **settings)  # fmt: skip
+        except Exception as exc:  # the client itself failed: what was recorded stays
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            client = None
         wall = time.perf_counter() - started
-        live = self._records(records)
+        live = self._records(folder / "records.jsonl")
         if client is not None and (client["status"] != 200).any() and status == "complete":
             bad = client.loc[client["status"] != 200, ["status", "error"]].iloc[0]
             status, error = "error", f"HTTP {bad['status']}: {bad['error']}"
