@@ -2,10 +2,11 @@
 summaries and counters must stay bit-identical (fingerprints in ``tests/golden/``).
 
 The set covers every dispatch path and both engines: the study workload in both modes, the Azure
-2023 replay, two replicas under each router (continuous) and three micro-batch workers, the
-literal reference engine, step-by-step timing, sjf+ewma, weighted, aging, priority with a
-horizon. A change that alters any of them on purpose regenerates the file with
-``python -m tests.test_refactor_hashes --write`` and says why in its commit.
+2023 replay, simultaneous arrivals (one instant, a coarse grid), two replicas under each router
+(continuous) and three micro-batch workers, the literal reference engine, step-by-step timing,
+sjf+ewma, weighted, aging, priority with a horizon. A change that alters any of them on purpose
+regenerates the file with ``python -m tests.test_refactor_hashes --write`` and says why in its
+commit.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ CASES: dict[str, tuple[str, dict]] = {
         "fast",
         {"profile": "cpu-tiny-llama", "policy": "sjf", "corrector": "ewma", "mode": "microbatch"},
     ),
+    # arrivals at one instant (a saturation burst) and on a coarse grid (ties with each other
+    # and with step boundaries): what is due at an instant is admitted before engines start
+    "zero-sjf-continuous": ("zero", {"policy": "sjf", "max_concurrency": 16}),
+    "zero-2x-least_outstanding": ("zero", {"replicas": 2, "router": "least_outstanding"}),
+    "grid-sjf-ewma-continuous": ("grid", {"policy": "sjf", "corrector": "ewma"}),
+    "grid-3x-round_robin": ("grid", {"replicas": 3, "router": "round_robin", "policy": "sjf"}),
     "azure-fifo-replay": ("azure", {"max_concurrency": 64, "oversize": "drop"}),
     "azure-sjf-ewma-replay": ("azure", {"policy": "sjf", "corrector": "ewma", "oversize": "drop"}),
 }
@@ -70,6 +77,13 @@ def _trace(kind: str):
         frame = tr.frame.copy()
         frame["arrival_s"] = frame["arrival_s"] / 4
         return type(tr).from_frame(frame, "burst", source="test")
+    if kind in ("zero", "grid"):  # 600 at t=0; the study's 3000 at 2x, on a 0.25 s grid
+        tr = generate("driftsched-paper", requests=600 if kind == "zero" else 3000, seed=2)
+        frame = tr.frame.copy()
+        frame["arrival_s"] = (
+            0.0 if kind == "zero" else (frame["arrival_s"] / 2 / 0.25).round() * 0.25
+        )
+        return type(tr).from_frame(frame, kind, source="test")
     from driftsched.traces.importers import import_trace
 
     return import_trace("azure", AZURE, tenants="uniform:4", limit=5000)
