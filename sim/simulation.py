@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import simpy
+from driftsched.sim.arrivalcursor import ArrivalCursor
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import CostModel
 from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, ReplicaSlot
@@ -28,18 +29,16 @@ from driftsched.sim.estimatorview import with_view_columns
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import cache_stats, prefix_at, prefix_cells
 from driftsched.sim.profile import Profile, load_profile
-from driftsched.sim.records import CLASS_CODES, RecordBook
+from driftsched.sim.records import RecordBook
 from driftsched.sim.replica import ENGINES, Replica
-from driftsched.sim.request import SLO_COLUMNS, Admission, slo_columns
+from driftsched.sim.request import Admission, slo_columns
 from driftsched.sim.result import SimResult
 from driftsched.sim.timeseries import CorrectorLog, SeriesLog, state_row
 from driftsched.sim.tracecheck import usable
-from driftsched.traces.schema import tier_rank
 from driftsched.traces.trace import Trace
 
 #: the config fields :func:`simulate` also takes as Python objects
 EXTENSIONS = ("policy", "corrector", "router")
-ARRIVAL_CHUNK = 65_536  # trace rows turned into Python objects at a time
 #: arrivals this close after a step boundary count as arriving before it (see engine_loop)
 TIE_S = 1e-9
 
@@ -98,8 +97,20 @@ class Run:
         kv_router = config.replicas > 1 and getattr(self.dispatcher.router, "reads_kv", False)
         self._fast_forward = config.fast_forward and all(c.closed_form_runs for c in self.costs)
         self._fast_forward &= not (kv_router or self.gateway.reads_state)
-        self._next_arrival_s = float(self.arrival_s[0]) if n else math.inf
+        self.cursor = ArrivalCursor(
+            f, self.arrival_s, self.prompt_tokens, self._slos, self.gateway, self.dispatcher,
+            self.book, self.admissions,
+        )  # fmt: skip
+        # Continuous mode admits what arrived during a step at its boundary (one event fewer
+        # per request), unless something reads the engines at dispatch (a KV router, a policy
+        # that attaches: a boundary's completions happen in between) or a horizon cuts steps.
+        self._lazy = (
+            self.dispatcher.continuous
+            and not (kv_router or self.gateway.reads_state)
+            and config.horizon_s is None
+        )
         self._admitted = None  # event the engine waits on for an arrival at a boundary
+        self._idle = None  # lazy: event the arrivals wait on while every engine is busy
         self._arrival_wake = self.env.event()  # microbatch: batchers wait on arrivals
         self._next_sample_s, self._sample_dt_s = 0.0, config.timeseries_dt_s
         self._finished = 0
@@ -129,59 +140,24 @@ class Run:
 
     # -- processes -------------------------------------------------------------------------
     def arrivals(self):
-        """Admit each request at its ``arrival_s``. Trace columns are turned into Python
-        objects a chunk at a time, so a large trace never exists as a million objects."""
-        f, env, gateway, dispatcher = self.frame, self.env, self.gateway, self.dispatcher
-        n = len(f)
-        continuous = dispatcher.continuous
-        ranks: dict[str, int] = {}
-        estimate, est_class, codes = self.book.estimate, self.book.est_class, CLASS_CODES
-        for start in range(0, n, ARRIVAL_CHUNK):
-            rows = slice(start, start + ARRIVAL_CHUNK)
-            arrival_s = self.arrival_s[rows].tolist()
-            request_id, tenant, tier, category = (
-                f[c].iloc[rows].astype(str).tolist()
-                for c in ("request_id", "tenant", "tier", "category")
-            )
-            prompt = self.prompt_tokens[rows].tolist()
-            max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()
-            ttft_slo, e2e_slo = (
-                self._slos[c][rows].tolist() if c in self._slos else [math.nan] * len(prompt)
-                for c in SLO_COLUMNS
-            )  # one shared NaN when the trace gives no SLOs
-            last = len(arrival_s) - 1
-            for k, t_s in enumerate(arrival_s):
-                i = start + k
-                wait = t_s - env.now
-                if wait > 0:
+        """Admit each request at its ``arrival_s`` (:class:`ArrivalCursor`). Lazily (see
+        ``_lazy``) only while some engine is idle: a busy engine admits what arrived during
+        its step at the step's boundary (``engine_loop``)."""
+        env, cursor, replicas = self.env, self.cursor, self.replicas
+        continuous = self.dispatcher.continuous
+        while cursor.next_s < math.inf:
+            wait = cursor.due_s() - env.now
+            if wait > 0:  # (what is due now is admitted now: the engines start after it)
+                if self._lazy and all(r.engine.has_work() for r in replicas):
+                    self._idle = env.event()
+                    yield self._idle
+                else:
                     yield env.timeout(wait)
-                self._next_arrival_s = (
-                    arrival_s[k + 1]
-                    if k < last
-                    else (float(self.arrival_s[i + 1]) if i + 1 < n else math.inf)
-                )
-                if self._admitted is not None and not self._admitted.triggered:
-                    self._admitted.succeed()
-                now = env.now
-                t = tier[k]
-                rank = ranks.get(t)
-                if rank is None:
-                    rank = ranks[t] = tier_rank(t)
-                adm = Admission(
-                    i, request_id[k], t_s, tenant[k], t, rank, category[k], prompt[k],
-                    max_tokens[k], ttft_slo[k], e2e_slo[k],
-                )  # fmt: skip
-                view, rejection = gateway.admit(adm, now)
-                estimate[i] = view.estimate_tokens
-                est_class[i] = codes[view.est_class]
-                if rejection is not None:
-                    self.book.rejected(i, rejection)
-                    continue
-                self.admissions[i] = adm
-                if continuous:
-                    dispatcher.fill(now)
-                elif not self._arrival_wake.triggered:
-                    self._arrival_wake.succeed()
+                continue  # (lazily, a boundary may have admitted it meanwhile)
+            if self._admitted is not None and not self._admitted.triggered:
+                self._admitted.succeed()
+            if cursor.admit_next() and not continuous and not self._arrival_wake.triggered:
+                self._arrival_wake.succeed()
 
     def _prefix(self, index: int):
         """Request ``index``'s :class:`~driftsched.sim.prefixcache.Prefix` (None: it shares
@@ -228,10 +204,12 @@ class Run:
         env, engine, cost = self.env, replica.engine, self.costs[replica.replica_id]
         scheduled_s = self.book.times["scheduled_s"]
         first_token_s = self.book.times["first_token_s"]
-        fast_forward = self._fast_forward
+        fast_forward, lazy, cursor = self._fast_forward, self._lazy, self.cursor
         step_seconds = cost.step_seconds
         while True:
             if not engine.has_work():
+                if self._idle is not None and not self._idle.triggered:
+                    self._idle.succeed()  # the arrivals admit again (lazy)
                 replica.wake = env.event()
                 yield replica.wake
                 continue
@@ -254,6 +232,8 @@ class Run:
                 seconds = step_seconds(plan.shape, len(plan.admitted))
                 steps = 1
             yield env.timeout(seconds)
+            if lazy:
+                cursor.admit_before(env.now)  # what arrived during the step, in order
             outcome = engine.complete(plan, steps)
             replica.busy_s += seconds
             replica.events += 1
@@ -263,9 +243,16 @@ class Run:
             # different float rounding; without this, an arrival at (almost) the same instant
             # as a boundary could land on different sides of it in the two modes.
             boundary_s = env.now
-            while self._next_arrival_s <= boundary_s + TIE_S:
-                self._admitted = env.event()
-                yield self._admitted
+            while cursor.next_s <= boundary_s + TIE_S:
+                if lazy:
+                    due_s = cursor.due_s()
+                    if due_s > env.now:
+                        yield env.timeout(due_s - env.now)
+                        continue  # (an idle replica's arrivals process may have admitted it)
+                    cursor.admit_next()
+                else:
+                    self._admitted = env.event()
+                    yield self._admitted
             self._admitted = None
             if outcome.first_token:
                 for req in outcome.first_token:
@@ -289,11 +276,11 @@ class Run:
         steps = engine.run_length(plan, 1 << 62)
         if (
             steps > 1
-            and self._next_arrival_s < math.inf
+            and self.cursor.next_s < math.inf
             and self.dispatcher.continuous
             and self.dispatcher.room()
         ):
-            wait = self._next_arrival_s - TIE_S - self.env.now
+            wait = self.cursor.next_s - TIE_S - self.env.now
             steps = min(steps, cost.steps_within(first_s, plan.decode_requests, wait))
         return steps
 
