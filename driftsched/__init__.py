@@ -15,7 +15,10 @@ The public Python API (stable names; everything else is internal)::
 
 from importlib import import_module
 
+from driftsched.ground.compiled import honour_pure_switch
 from driftsched.ground.errors import DriftschedError, InputError, UnknownNameError
+
+honour_pure_switch()  # DRIFTSCHED_PURE=1: the simulator's .py sources, not its compiled build
 
 #: public name -> (module, attribute); imported on first use (PEP 562), so ``import driftsched``
 #: and the CLI start without loading pandas, scipy or matplotlib until a command needs them

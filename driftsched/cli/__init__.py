@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        print(f"driftsched {version('driftsched')}")
+        from driftsched.ground.compiled import build
+
+        print(f"driftsched {version('driftsched')} (simulator: {build()})")
         raise typer.Exit()
 
 

@@ -1,0 +1,83 @@
+"""The compiled build and the pure-Python build are one implementation: the same records.
+
+The compiled build is the ``.py`` sources of :data:`driftsched.ground.compiled.COMPILED` put
+through Cython unchanged; ``DRIFTSCHED_PURE=1`` runs the sources instead. Here the refactor
+fingerprints (every dispatch path, both engines) are computed in this process and in a
+``DRIFTSCHED_PURE=1`` subprocess and must match each other and the golden file bit for bit.
+CI also runs the fast-forward equality properties under ``DRIFTSCHED_PURE=1`` (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from driftsched.ground.compiled import (
+    COMPILED,
+    _SourceWhenStale,
+    build,
+    source_digest,
+    source_path,
+)
+from tests.test_refactor_hashes import CASES, GOLDEN, digests
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the fingerprint cases that need no shared trace
+LOCAL = [name for name, (kind, _) in CASES.items() if kind != "azure"]
+
+
+def _in_pure_python(code: str) -> str:
+    env = {**os.environ, "DRIFTSCHED_PURE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_every_compiled_module_has_its_source_in_the_tree():
+    for name in COMPILED:
+        assert (ROOT / source_path(name)).is_file(), name
+
+
+def test_the_pure_switch_runs_the_sources():
+    out = _in_pure_python(
+        "from driftsched.ground.compiled import build\n"
+        "import driftsched.sim.fastengine as m\n"
+        "print(build(), m.__file__)"
+    )
+    kind, path = out.split()
+    assert kind == "pure" and path.endswith("fastengine.py")
+
+
+def test_a_module_edited_since_the_build_runs_as_source():
+    name = "driftsched.sim.fastengine"
+    folder = str(ROOT / "sim")
+    path = str(ROOT / source_path(name))
+    finder = _SourceWhenStale(pure=False)
+    finder.built = {name: source_digest(path)}  # built from this very source: the extension
+    assert finder.find_spec(name, [folder]) is None
+    finder.built = {name: "0" * 64}  # built from another source: this one runs
+    assert finder.find_spec(name, [folder]).origin == path
+    finder.built = {}  # never built (pure install, or no manifest)
+    assert finder.find_spec(name, [folder]).origin == path
+    assert _SourceWhenStale(pure=False).find_spec("driftsched.sim.config", [folder]) is None
+
+
+@pytest.mark.skipif(build() != "compiled", reason="this install is pure Python: one build only")
+def test_compiled_and_pure_builds_give_bit_identical_results():
+    code = (
+        "import json\n"
+        "from tests.test_refactor_hashes import digests\n"
+        f"print(json.dumps({{n: digests(n) for n in {LOCAL!r}}}))"
+    )
+    pure = json.loads(_in_pure_python(code).strip().splitlines()[-1])
+    compiled = {name: digests(name) for name in LOCAL}
+    golden = json.loads(GOLDEN.read_text())
+    assert compiled == pure
+    assert pure == {name: golden[name] for name in LOCAL}
