@@ -58,6 +58,16 @@ CASES: dict[str, tuple[str, dict]] = {
     "zero-2x-least_outstanding": ("zero", {"replicas": 2, "router": "least_outstanding"}),
     "grid-sjf-ewma-continuous": ("grid", {"policy": "sjf", "corrector": "ewma"}),
     "grid-3x-round_robin": ("grid", {"replicas": 3, "router": "round_robin", "policy": "sjf"}),
+    # prefix caching: shared system prompts, roomy and under KV pressure (evictions, preemptions)
+    "sessions-sjf-prefix-caching": (
+        "sessions",
+        {"policy": "sjf", "engine": {"enable_prefix_caching": True}},
+    ),
+    "sessions-fifo-prefix-caching-kv-pressure": (
+        "sessions",
+        {"engine": {"enable_prefix_caching": True, "num_gpu_blocks": 300}, "max_concurrency": 32},
+    ),
+    "paper-prefix-caching-no-prefixes": ("paper", {"engine": {"enable_prefix_caching": True}}),
     "azure-fifo-replay": ("azure", {"max_concurrency": 64, "oversize": "drop"}),
     "azure-sjf-ewma-replay": ("azure", {"policy": "sjf", "corrector": "ewma", "oversize": "drop"}),
 }
@@ -77,6 +87,8 @@ def _trace(kind: str):
         frame = tr.frame.copy()
         frame["arrival_s"] = frame["arrival_s"] / 4
         return type(tr).from_frame(frame, "burst", source="test")
+    if kind == "sessions":  # multi-turn chat over shared system prompts (a prefix column)
+        return generate("sessions", requests=2000, seed=1, rate_per_s=6.0)
     if kind in ("zero", "grid"):  # 600 at t=0; the study's 3000 at 2x, on a 0.25 s grid
         tr = generate("driftsched-paper", requests=600 if kind == "zero" else 3000, seed=2)
         frame = tr.frame.copy()
