@@ -129,52 +129,63 @@ class PrefixCache:
         handed out by :meth:`sync`; False (and nothing taken) if fewer are free."""
         if n > len(self._queue):
             return False
-        pop = self._pop
-        self._stash.extend(pop() for _ in range(n))
+        self._pop_into(self._stash, n)
         return True
 
     # -- blocks of one request -------------------------------------------------------------
-    def _pop(self) -> int:
-        label, _ = self._queue.popitem(last=False)
-        key = self._key[label]
-        if key is not None:  # evicted from the cache as it is reused
-            labels = self._cached[key]
-            del labels[label]
-            if not labels:
-                del self._cached[key]
-            self._key[label] = None
-        self._ref[label] = 1
-        return label
+    def _pop_into(self, out: list[int], n: int) -> None:
+        """Pop ``n`` blocks from the free queue's head onto ``out``, in order; a popped block
+        that still carries a key is evicted from the cache as it is reused."""
+        popitem, key_of, cached, ref = self._queue.popitem, self._key, self._cached, self._ref
+        for _ in range(n):
+            label, _ = popitem(last=False)
+            key = key_of[label]
+            if key is not None:
+                labels = cached[key]
+                del labels[label]
+                if not labels:
+                    del cached[key]
+                key_of[label] = None
+            ref[label] = 1
+            out.append(label)
 
     def key(self, req, j: int) -> int:
         """The key of block ``j`` of ``req`` (memoised on the request)."""
+        return self.keys(req, j + 1)[j]
+
+    def keys(self, req, n: int) -> list[int]:
+        """``req``'s memo of block keys, holding at least its first ``n``: block ``i``'s key
+        chains its parent's with the prefix chunk ids it lies wholly inside, or with the
+        request's own id once a block is past them (then every later block is its own too)."""
         keys = req.keys
         if keys is None:
             keys = req.keys = []
-        size = self.block_size
-        while len(keys) <= j:
-            i = len(keys)
-            parent = keys[-1] if keys else ROOT
-            prefix, end = req.prefix, (i + 1) * size
-            shared = (
-                prefix is not None
-                and end <= req.prompt_tokens
-                and end <= len(prefix.chunk_ids) * prefix.chunk_tokens
-            )  # both bounds only grow with i: once a block is the request's own, so are all later
-            if shared:
-                c = prefix.chunk_tokens
-                keys.append(hash((parent, *prefix.chunk_ids[i * size // c : (end - 1) // c + 1])))
-            else:
-                keys.append(hash((parent, -1, req.index)))
-        return keys[j]
+        i = len(keys)
+        if i >= n:
+            return keys
+        size, prefix, index = self.block_size, req.prefix, req.index
+        parent = keys[-1] if keys else ROOT
+        if prefix is not None:
+            c, ids = prefix.chunk_tokens, prefix.chunk_ids
+            shared_end = min(req.prompt_tokens, len(ids) * c)  # both bounds: fixed per request
+            while i < n and (i + 1) * size <= shared_end:
+                end = (i + 1) * size
+                parent = hash((parent, *ids[i * size // c : (end - 1) // c + 1]))
+                keys.append(parent)
+                i += 1
+        while i < n:
+            parent = hash((parent, -1, index))
+            keys.append(parent)
+            i += 1
+        return keys
 
     def lookup(self, req) -> list[int]:
         """The labels of ``req``'s cache hit: its longest run of cached leading blocks, at
         most ``(num_tokens - 1) // block_size`` (the request has nothing computed)."""
         out = []
-        cached = self._cached
+        cached, key = self._cached, self.key
         for j in range((req.num_tokens - 1) // self.block_size):
-            labels = cached.get(self.key(req, j))
+            labels = cached.get(key(req, j))
             if not labels:
                 break
             out.append(next(iter(labels)))
@@ -200,9 +211,8 @@ class PrefixCache:
         checked that they are free)."""
         if req.blocks is None:
             req.blocks = []
-        pop, own = self._pop, req.blocks
-        while len(own) < blocks:
-            own.append(pop())
+        if len(req.blocks) < blocks:
+            self._pop_into(req.blocks, blocks - len(req.blocks))
 
     def sync(self, req, blocks: int) -> None:
         """Give ``req`` blocks from the stash (taken for it by :meth:`take`) up to ``blocks``,
@@ -220,10 +230,11 @@ class PrefixCache:
         first = req.cached_blocks
         if first >= full:
             return
-        keys, cached = self._key, self._cached
+        key_of, cached = self._key, self._cached
+        keys, blocks = self.keys(req, full), req.blocks
         for j in range(first, full):
-            label, key = req.blocks[j], self.key(req, j)
-            keys[label] = key
+            label, key = blocks[j], keys[j]
+            key_of[label] = key
             labels = cached.get(key)
             if labels is None:
                 cached[key] = {label: None}
