@@ -23,8 +23,9 @@ import importlib.util
 import os
 import sys
 
-#: the per-request hot path of a simulation (module names, as imported). Not a module that
-#: defines a pydantic model: pydantic does not take a compiled function for a method.
+#: the per-request hot path of a simulation (module names, as imported). Not a module whose
+#: pydantic models have methods or validators: pydantic does not take a compiled function for
+#: one (fields-only models, like the parameter models here, compile fine).
 COMPILED = (
     "driftsched.sim.arrivalcursor",
     "driftsched.sim.costmodel",
