@@ -68,6 +68,28 @@ def records(tmp_path) -> list[dict]:
     return [json.loads(x) for x in (tmp_path / "records.jsonl").read_text().splitlines()]
 
 
+def engine_metric(engine, prefix: str) -> float:
+    """The value of the engine's first metric line starting with ``prefix`` (0 when absent)."""
+    page = httpx.get(engine.url + "/metrics").text
+    return next((float(x.rsplit(" ", 1)[1]) for x in page.splitlines() if x.startswith(prefix)), 0)
+
+
+ABORTED = 'vllm:request_success_total{engine="0",finished_reason="abort"'
+RUNNING = "vllm:num_requests_running{"
+
+
+def settle(engine, aborts: float, seconds: float = 10) -> float:
+    """Wait (at most ``seconds``) until the engine counted ``aborts`` aborts and runs nothing;
+    return the abort count then. An upstream abort lands at the engine's next step boundary,
+    after the gateway has already written its record."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (
+        engine_metric(engine, ABORTED) < aborts or engine_metric(engine, RUNNING) > 0
+    ):
+        time.sleep(0.05)
+    return engine_metric(engine, ABORTED)
+
+
 @pytest.fixture(scope="module")
 def engine():
     with Background(engine_app(load_profile("cpu-tiny-llama"))) as srv:
@@ -175,7 +197,9 @@ def test_streamed_and_whole_answers_carry_exact_tokens_and_the_records_export(ga
 
 def test_a_client_leaving_the_queue_is_never_dispatched(gateway, tmp_path, engine):
     """One slot: a long request holds it; a second client gives up while queued, then the
-    first leaves mid-stream. Two cancellations: one never dispatched, one in flight."""
+    first leaves mid-stream. Two cancellations: one never dispatched, one in flight (the engine
+    aborts that one only)."""
+    before = settle(engine, 0)
     url = gateway(max_concurrency=1)
     long_body = {"prompt": [4] * 20, "max_tokens": 2000, "stream": True}
     with (
@@ -198,15 +222,11 @@ def test_a_client_leaving_the_queue_is_never_dispatched(gateway, tmp_path, engin
     queued, running = rows
     assert queued["dispatch_s"] is None and queued["replica"] == -1
     assert running["dispatch_s"] is not None and running["replica"] == 0
+    assert settle(engine, before + 1) == before + 1
 
 
 def test_a_client_leaving_mid_stream_aborts_the_upstream_request(gateway, tmp_path, engine):
-    def aborted() -> float:
-        page = httpx.get(engine.url + "/metrics").text
-        tag = 'vllm:request_success_total{engine="0",finished_reason="abort"'
-        return next((float(x.rsplit(" ", 1)[1]) for x in page.splitlines() if x.startswith(tag)), 0)
-
-    before = aborted()
+    before = settle(engine, 0)  # what earlier tests aborted has landed; nothing runs
     url = gateway()
     body = {"prompt": [4] * 20, "max_tokens": 1500, "stream": True}
     with (
@@ -216,10 +236,7 @@ def test_a_client_leaving_mid_stream_aborts_the_upstream_request(gateway, tmp_pa
         for k, _ in enumerate(r.iter_lines()):
             if k > 4:
                 break
-    deadline = time.monotonic() + 10
-    while aborted() < before + 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert aborted() == before + 1
+    assert settle(engine, before + 1) == before + 1
     deadline = time.monotonic() + 5
     while not (tmp_path / "records.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
