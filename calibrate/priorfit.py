@@ -9,8 +9,8 @@ prices every step, and hence the row's TTFT, TPOT and throughput, without anothe
 
 :func:`fit` minimises the squared log ratios predicted / measured over every published metric
 of every row (``scipy.optimize.least_squares``, bounded: efficiencies in (0, 1], overheads
->= 0): bandwidth, FLOP/s and step overhead pooled over all rows (the per-sequence cost is not
-identified by the data: :data:`POOLED_FREE`), then ``1/eta_mem`` and ``1/eta_flop`` again per
+>= 0): bandwidth, FLOP/s, step overhead and per-sequence cost pooled over all rows
+(:data:`POOLED_FREE`), then ``1/eta_mem`` and ``1/eta_flop`` again per
 GPU generation with the overheads held at the pooled values. The eager
 overhead per layer comes from the eager-vs-graphs pairs: (TPOT eager - TPOT graphs) / layers.
 Poisson rows are replayed again with the fitted parameters (their composition depends on step
@@ -44,17 +44,15 @@ from driftsched.calibrate.prior import (
 )
 from driftsched.sim.costmodel import BatchShape
 
-VERSION = "fitted-v1"
+VERSION = "fitted-v2"
 #: the parameters fitted to CUDA-graph rows, in vector order
 FITTED = ("memory", "compute", "step", "request")
 LOWER = np.array([1.0, 1.0, 0.0, 0.0])
 UPPER = np.array([20.0, 20.0, 0.05, 2e-3])
-#: fitted to every row pooled: bandwidth, FLOP/s and step overhead. The per-sequence cost is
-#: not: no row the engine model can predict decodes more than 10 sequences at once (the one
-#: 500-request row is bound by vLLM's front end), so the data cannot tell it from the step
-#: overhead, and it stays at roofline-v1's value (a fit drove it to 180 us a sequence, which
-#: would price a 256-sequence step at 46 ms more than any measurement shows)
-POOLED_FREE = np.array([True, True, True, False])
+#: fitted to every row pooled: bandwidth, FLOP/s, step overhead and per-sequence cost. The
+#: per-sequence cost is identified by the 80- and 320-request bursts (up to 256 sequences
+#: decoding at once); fitted-v1 had no row above 10 and held it at roofline-v1's 20 us
+POOLED_FREE = np.array([True, True, True, True])
 #: refitted per GPU generation, the overheads held at the pooled values
 GENERATION_FREE = np.array([True, True, False, False])
 #: replay-and-fit rounds (Poisson rows' composition follows the fitted step times)

@@ -28,7 +28,7 @@ def test_prior_command_regenerates_the_bundled_profile(tmp_path):
         "--enforce-eager",
     )
     assert r.returncode == 0, r.stderr
-    assert "PRIOR" in r.stdout and "fitted-v1" in r.stdout
+    assert "PRIOR" in r.stdout and "fitted-v2" in r.stdout
     assert load_profile(out) == load_profile("l4-qwen1.5-1.8b-prior")
 
 

@@ -155,6 +155,70 @@ def cal_prior(
     console.print(f"wrote {output}")
 
 
+@app.command("add-measurement")
+def cal_add_measurement(
+    result: Annotated[
+        Path, typer.Argument(help="a vLLM benchmark result (vllm bench serve --save-result)")
+    ],
+    gpu: Annotated[str, typer.Option(help="GPU it ran on (the spec table's name)")],
+    model: Annotated[str, typer.Option(help="known model id or config.json path")],
+    source: Annotated[str, typer.Option(help="where the figures come from (URL or note)")],
+    vllm_version: Annotated[str, typer.Option(help="vLLM version that produced it")],
+    data: Annotated[
+        Path,
+        typer.Option(help="measurements file to append to (new: starts as the shipped table)"),
+    ] = Path("out/measurements.json"),
+    id: Annotated[str | None, typer.Option(help="row id (default: file name, GPU, size)")] = None,
+    tensor_parallel: Annotated[int, typer.Option(min=1, help="GPUs per replica")] = 1,
+    enforce_eager: Annotated[
+        bool, typer.Option(help="the run had CUDA graphs off (eager rows are not fitted)")
+    ] = False,
+    scheduler_steps: Annotated[int, typer.Option(min=1, help="vLLM's num_scheduler_steps")] = 1,
+    engine_arg: Annotated[
+        list[str] | None,
+        typer.Option(help="engine limit as KEY=VALUE (max_num_seqs, max_num_batched_tokens, ...)"),
+    ] = None,
+    not_fitted: Annotated[
+        list[str] | None,
+        typer.Option(help="METRIC=REASON: published, but outside the engine model (reported)"),
+    ] = None,
+    stat: Annotated[str, typer.Option(help="median | mean: which summary statistic")] = "median",
+    notes: Annotated[str, typer.Option(help="free text kept with the row")] = "",
+) -> None:
+    """Add a vLLM benchmark result file to a measurements table, so that `calibrate fit-prior
+    --data` fits the prior's efficiency terms to your GPU's runs as well as the public ones."""
+    from driftsched.calibrate.benchresult import add_measurement, measurement_from_result
+    from driftsched.ground.console import console
+    from driftsched.ground.errors import InputError
+    from driftsched.ground.parse import parse_json_values, parse_overrides
+
+    if stat not in ("median", "mean"):
+        raise InputError(f"--stat: expected 'median' or 'mean', got {stat!r}")
+    m = measurement_from_result(
+        result,
+        gpu=gpu,
+        model=model,
+        source=source,
+        vllm_version=vllm_version,
+        id=id,
+        tensor_parallel=tensor_parallel,
+        cuda_graphs=not enforce_eager,
+        scheduler_steps=scheduler_steps,
+        engine=parse_json_values(engine_arg, "--engine-arg"),
+        stat=stat,
+        not_fitted=parse_overrides(not_fitted or [], "--not-fitted"),
+        notes=notes,
+    )
+    table = add_measurement(data, m)
+    metrics = ", ".join(f"{k} {v:g}" for k, v in m.measured.values().items())
+    console.print(
+        f"added {m.id!r} ({m.gpu}, {m.model}, {len(m.workload.input_tokens)} requests, "
+        f"{m.workload.arrivals}; {m.measured.stat} {metrics}) to {data}: "
+        f"{len(table.measurements)} rows; next: driftsched calibrate fit-prior --data {data}",
+        soft_wrap=True,
+    )
+
+
 @app.command("fit-prior")
 def cal_fit_prior(
     output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")] = Path(
