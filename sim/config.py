@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from driftsched.sim.correctors import CORRECTORS
 from driftsched.sim.estimatorview import EstimatorViewConfig
 from driftsched.sim.jobclass import JobClassConfig
-from driftsched.sim.policies import POLICIES
 from driftsched.sim.profile import DEFAULT_PROFILE
-from driftsched.sim.router import ROUTERS
 from pydantic import Field, ValidationInfo, field_validator
 
 from driftsched.ground.config import Config
@@ -77,16 +74,22 @@ class SimConfig(Config):
     @field_validator("policy")
     @classmethod
     def _policy(cls, spec: str, info: ValidationInfo) -> str:
+        from driftsched.sim.policies import POLICIES  # (here: --help needs no registry)
+
         return spec if _is_object(info, "policy") else POLICIES.check(spec)
 
     @field_validator("corrector")
     @classmethod
     def _corrector(cls, spec: str, info: ValidationInfo) -> str:
+        from driftsched.sim.correctors import CORRECTORS
+
         return spec if _is_object(info, "corrector") else CORRECTORS.check(spec)
 
     @field_validator("router")
     @classmethod
     def _router(cls, spec: str, info: ValidationInfo) -> str:
+        from driftsched.sim.router import ROUTERS
+
         return spec if _is_object(info, "router") else ROUTERS.check(spec)
 
 

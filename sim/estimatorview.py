@@ -28,14 +28,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from driftsched.traces.categories import CATEGORY_CAPS
 from pydantic import Field
 
 from driftsched.ground.config import Config
-from driftsched.ground.rng import stream
 
-if TYPE_CHECKING:  # pandas is imported where it is used: reading this module stays cheap
+if TYPE_CHECKING:  # numpy and pandas are imported where used: reading this module stays cheap
+    import numpy as np
     import pandas as pd
 
 CATEGORIES = tuple(CATEGORY_CAPS)
@@ -63,6 +62,10 @@ class EstimatorView:
     run over the trace rows whose true categories are ``categories`` (array-like)."""
 
     def __init__(self, corrector, config: EstimatorViewConfig, categories):
+        import numpy as np
+
+        from driftsched.ground.rng import stream
+
         self.corrector, self.config = corrector, config
         self.name = getattr(corrector, "name", type(corrector).__name__)
         n = len(categories)
@@ -111,6 +114,8 @@ class EstimatorView:
     def columns(self, output_tokens: np.ndarray) -> dict[str, np.ndarray]:
         """The records' extra columns: ``observed_length`` (words mode: what the corrector was
         or would have been told) and ``classified_category`` (with confusion)."""
+        import numpy as np
+
         out = {}
         if self.wpt_output is not None:
             out["observed_length"] = np.maximum(1, np.rint(output_tokens * self.wpt_output)).astype(
@@ -129,4 +134,6 @@ def with_view_columns(records: pd.DataFrame, corrector, output_tokens) -> pd.Dat
     Both drivers (the simulator and the live gateway) call this on their records."""
     if not isinstance(corrector, EstimatorView):
         return records
+    import numpy as np
+
     return records.assign(**corrector.columns(np.asarray(output_tokens)))

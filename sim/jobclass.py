@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
 
 from driftsched.ground.config import Config
+
+if TYPE_CHECKING:  # numpy is imported where used: reading this module stays cheap
+    import numpy as np
 
 CLASSES = ("short", "medium", "long")
 
@@ -31,6 +35,8 @@ class JobClassConfig(Config):
 
     def codes(self, prompt_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`classify`: index into :data:`CLASSES` per row (int8)."""
+        import numpy as np
+
         total = np.asarray(prompt_tokens) + np.asarray(output_tokens)
         out = np.full(total.shape, 2, dtype=np.int8)
         out[total <= self.medium_max_tokens] = 1

@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from driftsched.sim.costmodel import FEATURES
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from driftsched.ground.config import Config, error_message
@@ -103,6 +102,8 @@ class Profile(Config):
     def _known(cls, v: dict[str, float]) -> dict[str, float]:
         import math
 
+        from driftsched.sim.costmodel import FEATURES  # (here: --help reads no cost model)
+
         unknown = sorted(set(v) - set(FEATURES))
         if unknown:
             raise ValueError(f"unknown feature {unknown[0]!r}; known: {', '.join(FEATURES)}")
@@ -159,6 +160,8 @@ class Profile(Config):
     ) -> Profile:
         """A profile of the current schema: coefficients and overheads rounded to 6
         significant digits, each coefficient's unit from the feature table."""
+        from driftsched.sim.costmodel import FEATURES
+
         coefficients = {  # a required term the fit left out is written as 0
             f: coefficients.get(f, 0.0)
             for f, feat in FEATURES.items()

@@ -71,6 +71,25 @@ def test_public_api_names_resolve_lazily():
         ds.no_such_name  # noqa: B018
 
 
+def test_help_and_the_config_model_import_no_numpy_pandas_or_registry():
+    """What `sim run --help` needs (the CLI and the config model with its defaults) loads no
+    numpy, pandas, SimPy or extension registry: the start-up target (bench/startup.py). The
+    registries load when a config is validated."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, driftsched.cli, driftsched.sim.config as c; "
+        "heavy = {'numpy', 'pandas', 'simpy', 'scipy', 'driftsched.sim.correctors', "
+        "'driftsched.sim.policies', 'driftsched.sim.router'}; "
+        "print(sorted(heavy & set(sys.modules))); "
+        "c.SimConfig(policy='sjf', corrector='ewma'); "
+        "print('driftsched.sim.correctors' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split("\n")[:2] == ["[]", "True"], r.stdout + r.stderr
+
+
 def test_sim_compare_table(tmp_path):
     trace = generate("driftsched-paper", requests=200, seed=2).write(tmp_path / "t.csv")
     out = tmp_path / "cmp"
