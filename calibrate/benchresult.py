@@ -31,6 +31,7 @@ from driftsched.calibrate.measurements import (
     load_measurements,
 )
 from driftsched.calibrate.specs import GPUS, load_model_config
+from driftsched.sim.profile import EngineSettings
 
 from driftsched.ground.config import build, build_json
 from driftsched.ground.errors import InputError, canonical_name
@@ -115,6 +116,9 @@ def measurement_from_result(
             measured[metric] = float(value)
     gpu = canonical_name(gpu, GPUS, "GPU")
     load_model_config(model)  # a known model or a config.json, else one line
+    longest = max(i + o for i, o in zip(inputs, outputs, strict=True))
+    limits = {"num_gpu_blocks": 10**7, "max_model_len": longest + 1, **(engine or {})}
+    build(EngineSettings, limits, f"{path}: --engine-arg")  # as the replay will build them
     name = id or "-".join(
         [path.stem.lower(), gpu.lower(), f"n{len(inputs)}"]
         + ([f"tp{tensor_parallel}"] if tensor_parallel > 1 else [])

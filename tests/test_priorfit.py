@@ -351,3 +351,8 @@ def test_a_bad_result_file_is_one_line_and_writes_nothing(tmp_path, change, expe
         "--source", "x", "--vllm-version", "0", "--data", table,
     )  # fmt: skip
     assert r.returncode == 2 and "no/such-model" in r.stderr and not table.exists()
+    r = run_cli(
+        "calibrate", "add-measurement", good, "--gpu", "H100", "--model", "Qwen/Qwen3-0.6B",
+        "--source", "x", "--vllm-version", "0", "--data", table, "--engine-arg", "max_num_seqs=0",
+    )  # fmt: skip
+    assert r.returncode == 2 and "max_num_seqs" in r.stderr and not table.exists()
