@@ -28,10 +28,10 @@ from driftsched.calibrate.measurements import (
     DATA,
     Measurement,
     PublicData,
+    engine_settings,
     load_measurements,
 )
 from driftsched.calibrate.specs import GPUS, load_model_config
-from driftsched.sim.profile import EngineSettings
 
 from driftsched.ground.config import build, build_json
 from driftsched.ground.errors import InputError, canonical_name
@@ -112,13 +112,11 @@ def measurement_from_result(
     measured: dict = {"stat": stat}
     for metric, field in RESULT_FIELDS.items():
         value = data.get(field.format(stat=stat))
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            measured[metric] = float(value)
+        if value is not None:  # a bad value is refused by the row's own check, naming it
+            measured[metric] = value
     gpu = canonical_name(gpu, GPUS, "GPU")
     load_model_config(model)  # a known model or a config.json, else one line
-    longest = max(i + o for i, o in zip(inputs, outputs, strict=True))
-    limits = {"num_gpu_blocks": 10**7, "max_model_len": longest + 1, **(engine or {})}
-    build(EngineSettings, limits, f"{path}: --engine-arg")  # as the replay will build them
+    engine_settings(engine or {}, inputs, outputs, f"{path}: --engine-arg")  # as replayed
     name = id or "-".join(
         [path.stem.lower(), gpu.lower(), f"n{len(inputs)}"]
         + ([f"tp{tensor_parallel}"] if tensor_parallel > 1 else [])

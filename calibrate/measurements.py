@@ -141,6 +141,14 @@ def load_measurements(path: str | None = None) -> PublicData:
     return build_json(PublicData, path or DATA, "measurements")
 
 
+def engine_settings(engine: dict, prompts, outputs, what: str) -> EngineSettings:
+    """The engine a row's workload is replayed on: its stated limits, a KV pool that never
+    runs short, and (unless stated) a ``max_model_len`` that fits its longest request."""
+    fields = {"num_gpu_blocks": 10**7, **engine}
+    fields.setdefault("max_model_len", int(np.max(np.add(prompts, outputs))) + 1)
+    return build(EngineSettings, fields, what)
+
+
 def timing_free(m: Measurement) -> bool:
     """Whether a row's step composition is independent of step times (burst, closed loop)."""
     return m.workload.arrivals != "poisson"
@@ -157,9 +165,7 @@ class Replay:
         w = m.workload
         prompts, outputs = w.lengths()
         n = len(prompts)
-        engine_fields = {"num_gpu_blocks": 10**7, **m.engine}
-        engine_fields.setdefault("max_model_len", int((prompts + outputs).max()) + 1)
-        settings = build(EngineSettings, engine_fields, f"measurement {m.id} engine")
+        settings = engine_settings(m.engine, prompts, outputs, f"measurement {m.id} engine")
         engine = ReferenceEngine(settings)
         if w.arrivals == "poisson":
             gaps = np.random.default_rng(w.seed).exponential(1 / w.rate_per_s, n)

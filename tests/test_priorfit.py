@@ -322,6 +322,7 @@ def test_add_measurement_turns_a_vllm_result_into_a_row_a_fit_reads(tmp_path):
         ({"output_lens": "many"}, "field 'output_lens': expected the per-request lengths"),
         ({"input_lens": [1, 2, -3, 4]}, "field 'input_lens', entry 2"),
         ({"request_rate": "fast"}, "field 'request_rate': expected a number or 'inf'"),
+        ({"median_ttft_ms": -5.0}, "measured.ttft_ms"),  # a bad figure is named, not dropped
         (
             {
                 "median_ttft_ms": None,
