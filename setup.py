@@ -31,7 +31,7 @@ class OptionalBuildExt(build_ext):
         root = HERE if self.inplace else Path(self.build_lib)
         target = root / "driftsched" / "ground" / compiled.MANIFEST
         digests = {
-            ext.name: compiled.source_digest(str(HERE / compiled.source_path(ext.name)))
+            ext.name: compiled.source_digest(str(HERE / compiled.source_path(ext.name)), ext.name)
             for ext in self.extensions
         }
         every = self.extensions
@@ -73,6 +73,22 @@ def _skip(message: str) -> None:
     print(f"driftsched: {message}", file=sys.stderr)
 
 
+def _pxd_tree() -> str:
+    """A directory where ``cimport driftsched.sim.engine`` finds ``sim/engine.pxd``: the
+    source folders under their installed package names (``package-dir``), as symlinks."""
+    root = HERE / "build" / "pxd"
+    for package, folder in compiled.SOURCE_DIRS.items():
+        link = root.joinpath(*package.split("."))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        for parent in link.parents:
+            if parent == root:
+                break
+            (parent / "__init__.pxd").touch()
+        if not link.is_symlink():
+            link.symlink_to(HERE / folder, target_is_directory=True)
+    return str(root)
+
+
 def extensions() -> list:
     if os.environ.get(compiled.PURE_BUILD_ENV, "") not in ("", "0"):
         _skip(f"{compiled.PURE_BUILD_ENV} is set: pure Python build")
@@ -89,6 +105,7 @@ def extensions() -> list:
     ]
     return cythonize(
         modules,
+        include_path=[_pxd_tree()],
         compiler_directives={
             "language_level": 3,
             "annotation_typing": False,  # annotations are documentation: Python semantics

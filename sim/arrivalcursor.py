@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from driftsched.sim.records import CLASS_CODES
 from driftsched.sim.request import SLO_COLUMNS, Admission
 from driftsched.traces.schema import tier_rank
 
 CHUNK = 65_536  # trace rows turned into Python objects at a time
+#: builds a named tuple from a tuple of all its fields without the Python-level ``__new__``
+#: the named tuple's class has (a frame per call): what a request is built with per arrival
+_new = tuple.__new__
 
 
 class ArrivalCursor:
@@ -84,10 +86,10 @@ class ArrivalCursor:
         rank = self._ranks.get(t)
         if rank is None:
             rank = self._ranks[t] = tier_rank(t)
-        adm = Admission(
+        adm = _new(Admission, (
             i, self._ids[k], t_s, self._tenants[k], t, rank, self._categories[k],
             self._prompt[k], self._max_tokens[k], self._ttft_slo[k], self._e2e_slo[k],
-        )  # fmt: skip
+        ))  # fmt: skip
         self._k = k = k + 1
         if k < self._len:
             self.next_s = self._times[k]
@@ -96,11 +98,9 @@ class ArrivalCursor:
         else:
             self.next_s = math.inf
         view, rejection = self.gateway.admit(adm, now)
-        book = self.book
-        book.estimate[i] = view.estimate_tokens
-        book.est_class[i] = CLASS_CODES[view.est_class]
+        self.book.admitted(i, view.estimate_tokens, view.est_class)
         if rejection is not None:
-            book.rejected(i, rejection)
+            self.book.rejected(i, rejection)
             return False
         self.admissions[i] = adm
         if self.dispatcher.continuous:

@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     from driftsched.sim.profile import Profile
 
 #: the batch-size threshold of the ``decode_requests_small`` feature
@@ -90,9 +89,18 @@ def chunk_attention(chunk_tokens: int, context_tokens: int) -> float:
     return chunk_tokens * context_tokens + chunk_tokens * (chunk_tokens + 1) / 2
 
 
+def feature_row(shape: BatchShape, features: list[str]) -> list[float]:
+    """The ``features``' values for one shape, as plain floats (one row of
+    :func:`design_matrix`, without numpy)."""
+    scope = {**shape._asdict(), "minimum": min, "SMALL_BATCH": SMALL_BATCH}
+    return [float(eval(FEATURES[f].expr, {}, scope)) for f in features]  # noqa: S307
+
+
 def design_matrix(columns, features: list[str]) -> np.ndarray:
     """One float64 column per feature, evaluated from :data:`FEATURES` over ``columns`` (a
     DataFrame or a mapping of shape-field name -> array, one row per step)."""
+    import numpy as np
+
     n = len(columns[BatchShape._fields[0]])
     scope = {f: np.asarray(columns[f], dtype=np.float64) for f in BatchShape._fields}
     scope.update(minimum=np.minimum, SMALL_BATCH=SMALL_BATCH)

@@ -30,8 +30,9 @@ Semantics (vLLM ``vllm/v1/core/sched/scheduler.py`` and ``kv_cache_manager.py``,
    token (the first at the end of the step that completes its prefill); it finishes at the end
    of the step that produces its ``target_tokens``-th token, and its blocks are freed.
 
-This module holds the request state, the plan types, the :class:`Engine` protocol every driver
-relies on, and :class:`ReferenceEngine`, a literal per-request implementation.
+This module holds the :class:`Engine` protocol every driver relies on (the request state and
+the plan types are :mod:`driftsched.sim.enginestate`), and :class:`ReferenceEngine`, a literal
+per-request implementation.
 :mod:`driftsched.sim.fastengine` gives the same plans step for step while doing work only for
 requests whose state changes, and fast-forwards over runs of decode-only steps.
 """
@@ -39,84 +40,20 @@ requests whose state changes, and fast-forwards over runs of decode-only steps.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from driftsched.sim.costmodel import BatchShape, chunk_attention
+from driftsched.sim.enginestate import (
+    DECODE,
+    FINISHED,
+    PREFILL,
+    WAITING,
+    EngineRequest,
+    StepOutcome,
+    StepPlan,
+)
 from driftsched.sim.kvcache import BlockPool, blocks_for
 from driftsched.sim.prefixcache import Prefix, PrefixCache
 from driftsched.sim.profile import EngineSettings
-
-WAITING, PREFILL, DECODE, FINISHED = "waiting", "prefill", "decode", "finished"
-
-
-@dataclass(slots=True, eq=False)
-class EngineRequest:
-    """Engine-side request state (vLLM's ``Request``): one progress counter chasing another.
-
-    ``num_tokens = prompt_tokens + num_output_tokens``; the request is decoding once a token has
-    been sampled after its last (re)prefill. ``target_tokens`` is how many tokens the engine
-    will generate (the trace's ``output_tokens``; the engine generates them, policies never see
-    them).
-    """
-
-    index: int
-    prompt_tokens: int
-    target_tokens: int
-    num_computed_tokens: int = 0
-    num_output_tokens: int = 0
-    num_blocks: int = 0
-    num_preemptions: int = 0
-    phase: str = WAITING
-    # prefix caching only (see driftsched.sim.prefixcache): what the prompt shares, the
-    # request's block labels in position order, how many are registered, its key memo
-    prefix: Prefix | None = None
-    blocks: list[int] | None = None
-    cached_blocks: int = 0
-    keys: list[int] | None = None
-
-    @property
-    def num_tokens(self) -> int:
-        return self.prompt_tokens + self.num_output_tokens
-
-
-@dataclass(slots=True)
-class StepPlan:
-    """One step's schedule. ``chunks`` are the (request, tokens) pairs of prefill-phase requests;
-    decoding requests get one token each (``decode_requests`` of them)."""
-
-    tick: int
-    chunks: list[tuple[EngineRequest, int]]
-    decode_requests: int
-    decode_context_tokens: int
-    preempted: list[EngineRequest] = field(default_factory=list)
-    admitted: list[EngineRequest] = field(default_factory=list)
-    decodes: list[EngineRequest] | None = None  # explicit list (reference engine only)
-    shape: BatchShape | None = None  # set when the plan is final, before any state changes
-
-    def finalise(self) -> StepPlan:
-        """Compute :attr:`shape` from the plan (call before :meth:`complete` mutates state)."""
-        if not self.chunks:
-            self.shape = BatchShape(0, 0.0, 0, self.decode_requests, self.decode_context_tokens)
-            return self
-        tokens, attention = 0, 0.0
-        for req, n in self.chunks:
-            tokens += n
-            attention += chunk_attention(n, req.num_computed_tokens)
-        self.shape = BatchShape(
-            tokens, attention, len(self.chunks), self.decode_requests, self.decode_context_tokens
-        )
-        return self
-
-    @property
-    def empty(self) -> bool:
-        return not self.chunks and not self.decode_requests
-
-
-@dataclass(slots=True)
-class StepOutcome:
-    first_token: list[EngineRequest]
-    finished: list[EngineRequest]
 
 
 class Engine(Protocol):
@@ -164,9 +101,6 @@ class EngineBase:
             if self.caching
             else BlockPool(settings.num_gpu_blocks)
         )
-        if self.caching:
-            self._allocate = self._allocate_cached
-            self._schedule_waiting = self._schedule_waiting_cached
         self.waiting: deque[EngineRequest] = deque()
         self.running: dict[int, EngineRequest] = {}  # insertion-ordered: running order
         self.tick = 0
@@ -186,6 +120,16 @@ class EngineBase:
     def has_work(self) -> bool:
         return bool(self.running or self.waiting)
 
+    # the step (each engine's own; see :class:`Engine`)
+    def schedule(self) -> StepPlan:
+        raise NotImplementedError
+
+    def run_length(self, plan: StepPlan, limit: int) -> int:
+        raise NotImplementedError
+
+    def complete(self, plan: StepPlan, steps: int = 1) -> StepOutcome:
+        raise NotImplementedError
+
     def _release(self, req: EngineRequest) -> None:
         if self.caching:
             self.pool.release(req)
@@ -201,6 +145,10 @@ class EngineBase:
         self.waiting.appendleft(req)
 
     def _allocate(self, req: EngineRequest, new_tokens: int) -> bool:
+        """Make room in ``req``'s KV blocks for ``new_tokens`` more tokens; False (nothing
+        taken) when the blocks are not free."""
+        if self.caching:
+            return self._allocate_cached(req, new_tokens)
         need = blocks_for(req.num_computed_tokens + new_tokens, self.block_size) - req.num_blocks
         if need <= 0:
             return True
@@ -250,6 +198,11 @@ class EngineBase:
         return budget
 
     def _schedule_waiting(self, budget: int, plan: StepPlan) -> None:
+        """Admit waiting requests in queue order while ``budget`` tokens and the KV pool
+        last (rule 2 of the module docstring)."""
+        if self.caching:
+            self._schedule_waiting_cached(budget, plan)
+            return
         s = self.settings
         max_seqs, chunked = s.max_num_seqs, s.enable_chunked_prefill
         full, max_len = s.reserve_full_prompt, s.max_model_len
@@ -268,8 +221,8 @@ class EngineBase:
             budget -= new
 
     def _schedule_waiting_cached(self, budget: int, plan: StepPlan) -> None:
-        """:meth:`_schedule_waiting` with prefix caching (see the module docstring). A loop of
-        its own, bound in ``__init__``, so the loop without caching pays nothing for it."""
+        """:meth:`_schedule_waiting` with prefix caching (see the module docstring): a loop of
+        its own, so the loop without caching pays nothing for it."""
         s, pool, size = self.settings, self.pool, self.block_size
         max_seqs, chunked = s.max_num_seqs, s.enable_chunked_prefill
         full, max_len = s.reserve_full_prompt, s.max_model_len

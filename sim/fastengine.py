@@ -32,31 +32,28 @@ total duration has a closed form (see :meth:`driftsched.sim.costmodel.CostModel.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 
-from driftsched.sim.engine import (
-    DECODE,
-    PREFILL,
-    EngineBase,
-    EngineRequest,
-    StepOutcome,
-    StepPlan,
-)
+from driftsched.sim.engine import EngineBase
+from driftsched.sim.enginestate import DECODE, PREFILL, EngineRequest, StepOutcome, StepPlan
 from driftsched.sim.kvcache import blocks_for
 
 
-@dataclass(slots=True, eq=False)
 class FastRequest(EngineRequest):
     """:class:`EngineRequest` plus the fast engine's bookkeeping. While decoding, the counters
     are ``c0``/``o0`` at tick ``t0`` and grow by one per step; ``gen`` changes whenever the
     request starts or stops decoding, so heap entries of an earlier run are recognised as stale
-    (an entry is live only while its ``gen`` matches and the request decodes)."""
+    (an entry is live only while its ``gen`` matches and the request decodes); ``run_seq`` is
+    its position in running order (set on each admission; increasing)."""
 
-    t0: int = 0
-    c0: int = 0
-    o0: int = 0
-    gen: int = 0
-    run_seq: int = 0  # position in running order (set on each admission; increasing)
+    __slots__ = ("t0", "c0", "o0", "gen", "run_seq")
+
+    def __init__(self, index: int, prompt_tokens: int, target_tokens: int):
+        EngineRequest.__init__(self, index, prompt_tokens, target_tokens)
+        self.t0 = 0
+        self.c0 = 0
+        self.o0 = 0
+        self.gen = 0
+        self.run_seq = 0
 
 
 def _run_seq(req: FastRequest) -> int:

@@ -18,6 +18,8 @@ from driftsched.sim.policies import Policy
 from driftsched.sim.policies.base import hook
 from driftsched.sim.request import Admission, Outcome, RequestView
 
+_new = tuple.__new__  # a named tuple from all its fields, without its Python-level __new__
+
 
 class Gateway:
     def __init__(self, policy: Policy, corrector: Corrector, job_classes: JobClassConfig):
@@ -41,8 +43,8 @@ class Gateway:
         self._withdrawn: set[int] = set()  # queued, but their clients left (see withdraw)
         self.state: GatewayState | None = None
         hooked = self._tracks or self._admit or self._on_dispatch or self._on_finish
-        if not hooked and self._observe is not None:  # the built-ins' path: no hook to ask
-            self.next, self.finished = self._next_plain, self._finished_plain
+        # the built-ins' path: no hook to ask (next and finished take a short cut)
+        self._plain = not hooked and self._observe is not None
 
     @classmethod
     def from_config(cls, config, truth, extensions: dict | None = None, categories=None) -> Gateway:
@@ -99,10 +101,9 @@ class Gateway:
             name = getattr(self.corrector, "name", type(self.corrector).__name__)
             raise ValueError(f"corrector {name} estimated {estimate} < 1 tokens")
         est_class = self.job_classes.classify(adm.prompt_tokens, estimate)
-        if self._distribution is None:  # the admission's fields, in order, then the gateway's
-            view = RequestView(*adm, estimate, est_class, self._seq)
-        else:
-            view = RequestView(*adm, estimate, est_class, self._seq, self._distribution(adm))
+        # the admission's fields, in order, then the gateway's (built as in arrivalcursor)
+        dist = None if self._distribution is None else self._distribution(adm)
+        view = _new(RequestView, (*adm, estimate, est_class, self._seq, dist))
         self._seq += 1
         if self._admit is not None:
             reason = self._admit(view, now_s)
@@ -117,8 +118,18 @@ class Gateway:
 
     def next(self, now_s: float) -> RequestView | None:
         """The policy's next request to dispatch; ``None`` when the queue is empty or the
-        policy holds."""
-        view = self.policy.pop(now_s)
+        policy holds. Withdrawn requests are dropped as the policy reaches them."""
+        withdrawn = self._withdrawn
+        if self._plain and not withdrawn:  # no hook: only the queue counter to keep
+            view = self.policy.pop(now_s)
+            if view is not None:
+                self.depth_by_tier[view.tier] -= 1
+            return view
+        pop = self.policy.pop
+        view = pop(now_s)
+        while view is not None and view.index in withdrawn:
+            withdrawn.discard(view.index)
+            view = pop(now_s)
         return None if view is None else self._take(view, now_s)
 
     def _take(self, view: RequestView, now_s: float) -> RequestView:
@@ -133,16 +144,6 @@ class Gateway:
             self._views[view.index] = view
         return view
 
-    def _next_skipping(self, now_s: float) -> RequestView | None:
-        """:meth:`next` once a request was withdrawn: withdrawn ones are dropped as the policy
-        reaches them (bound by :meth:`withdraw`; simulations never pay for it)."""
-        pop, withdrawn = self.policy.pop, self._withdrawn
-        view = pop(now_s)
-        while view is not None and view.index in withdrawn:
-            withdrawn.discard(view.index)
-            view = pop(now_s)
-        return None if view is None else self._take(view, now_s)
-
     def withdraw(self, view: RequestView) -> None:
         """A queued request leaves before dispatch (a live client went away). Its queue
         counters drop now; the policy drops it when it reaches it (a policy's queue has no
@@ -151,7 +152,6 @@ class Gateway:
         self.depth_by_tier[view.tier] -= 1
         if self._tracks:
             self.queued_by_tenant[view.tenant] -= 1
-        self.next = self._next_skipping
 
     def abandon(self, adm: Admission) -> None:
         """A dispatched request ended without a true output length (its client left, or its
@@ -161,20 +161,12 @@ class Gateway:
             self.in_flight_by_tenant[adm.tenant] -= 1
         self._views.pop(adm.index, None)
 
-    def _next_plain(self, now_s: float) -> RequestView | None:
-        """:meth:`next` for a policy without hooks (bound at init)."""
-        view = self.policy.pop(now_s)
-        if view is not None:
-            self.depth_by_tier[view.tier] -= 1
-        return view
-
-    def _finished_plain(self, adm: Admission, actual_tokens: int, outcome=None) -> None:
-        """:meth:`finished` for a policy without hooks (bound at init)."""
-        self._observe(adm, actual_tokens)
-
     def finished(self, adm: Admission, actual_tokens: int, outcome: Outcome | None = None) -> None:
         """Feed a finished request's true output length back to the corrector and, when the
         policy has ``on_finish``, its ``outcome`` (required then) to the policy."""
+        if self._plain:
+            self._observe(adm, actual_tokens)
+            return
         if self._observe is not None:
             self._observe(adm, actual_tokens)
         if self._tracks:

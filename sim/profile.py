@@ -130,7 +130,7 @@ class Profile(Config):
 
     @model_validator(mode="after")
     def _positive_steps(self):
-        from driftsched.sim.costmodel import BatchShape, design_matrix
+        from driftsched.sim.costmodel import BatchShape, feature_row
 
         shapes = {  # the smallest step of each kind an engine can run
             "a one-token prefill": BatchShape(1, 1.0, 1, 0, 0),
@@ -139,8 +139,7 @@ class Profile(Config):
         names = list(self.coefficients)
         coef = [self.coefficients[f] for f in names]
         for what, shape in shapes.items():
-            cols = {k: [v] for k, v in shape._asdict().items()}
-            seconds = float(design_matrix(cols, names)[0] @ coef) if names else 0.0
+            seconds = sum(c * x for c, x in zip(coef, feature_row(shape, names), strict=True))
             if not seconds > 0:
                 raise ValueError(
                     f"the coefficients give {what} step {seconds:g} s; a cost model's steps "

@@ -74,19 +74,26 @@ class RecordBook:
         self.dispatched_count = 0
         self.reject_code = filled("h", n, -1)  # index into reject_reasons; -1: not rejected
         self.reject_reasons: dict[str, int] = {}  # reason -> code, in first-seen order
+        # the same arrays under the names the per-request writes below use (a compiled build
+        # types these as C arrays: records.pxd)
+        self._estimate, self._est_class = self.estimate, self.est_class
+        self._dispatch_s, self._finish_s = self.times["dispatch_s"], self.times["finish_s"]
+        self._dispatch_order, self._batch_id = self.dispatch_order, self.batch_id
+        self._replica, self._generated = self.replica, self.generated
+        self._preemptions = self.preemptions
 
     def admitted(self, index: int, estimate_tokens: int, est_class: str) -> None:
         """The gateway estimated and classified request ``index``."""
-        self.estimate[index] = estimate_tokens
-        self.est_class[index] = CLASS_CODES[est_class]
+        self._estimate[index] = estimate_tokens
+        self._est_class[index] = CLASS_CODES[est_class]
 
     def dispatched(self, index: int, now_s: float, replica_id: int, batch: int = -1) -> None:
         """Request ``index`` left the gateway queue for replica ``replica_id`` at ``now_s``."""
-        self.times["dispatch_s"][index] = now_s
-        self.dispatch_order[index] = self.dispatched_count
+        self._dispatch_s[index] = now_s
+        self._dispatch_order[index] = self.dispatched_count
         self.dispatched_count += 1
-        self.batch_id[index] = batch
-        self.replica[index] = replica_id
+        self._batch_id[index] = batch
+        self._replica[index] = replica_id
 
     def rejected(self, index: int, reason: str) -> None:
         """The policy rejected request ``index`` at admission, for ``reason``."""
@@ -107,9 +114,9 @@ class RecordBook:
 
     def finished(self, index: int, now_s: float, generated: int, preemptions: int) -> None:
         """The engine produced request ``index``'s last token at ``now_s``."""
-        self.times["finish_s"][index] = now_s
-        self.generated[index] = generated
-        self.preemptions[index] = preemptions
+        self._finish_s[index] = now_s
+        self._generated[index] = generated
+        self._preemptions[index] = preemptions
 
     def frame(
         self,

@@ -22,3 +22,6 @@ class Replica:
         self.batch_done = env.event()  # microbatch: the batcher waits on it
         self.events = self.steps = 0  # engine iterations; engine steps simulated
         self.busy_s = 0.0
+        # the engine event in progress (the driver's): its plan, steps and seconds, and once
+        # applied its outcome
+        self.plan, self.run_steps, self.run_s, self.outcome = None, 0, 0.0, None

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: a request's optional targets, trace columns (NaN where not given)
@@ -21,6 +20,8 @@ SLO_COLUMNS = ("ttft_slo_s", "e2e_slo_s")
 
 def slo_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The trace's :data:`SLO_COLUMNS` as float arrays (all NaN for a column it lacks)."""
+    import numpy as np
+
     return {
         c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
         if c in frame.columns

@@ -24,7 +24,8 @@ from driftsched.sim.arrivalcursor import ArrivalCursor
 from driftsched.sim.config import SimConfig
 from driftsched.sim.costmodel import CostModel
 from driftsched.sim.dispatcher import WAIT_ARRIVAL, WAIT_BATCH, Dispatcher, ReplicaSlot
-from driftsched.sim.engine import Engine, EngineRequest
+from driftsched.sim.engine import Engine
+from driftsched.sim.enginestate import EngineRequest
 from driftsched.sim.estimatorview import with_view_columns
 from driftsched.sim.gateway import Gateway
 from driftsched.sim.prefixcache import cache_stats, prefix_at, prefix_cells
@@ -87,9 +88,9 @@ class Run:
                 cost.bind_clock(lambda: self.env.now)
         self._outcomes = self.gateway.wants_outcomes
         self.book = RecordBook(n)
-        # bound once: called for every request
-        self._record_dispatch, self._record_finish = self.book.dispatched, self.book.finished
         self._done_s = self.book.times["done_s"]
+        self._scheduled_s = self.book.times["scheduled_s"]
+        self._first_token_s = self.book.times["first_token_s"]
         self.admissions: dict[int, Admission] = {}  # admitted and not yet finished
         self.series, self.corrector_series = SeriesLog(), CorrectorLog()
         # A replica in a fast-forwarded run settles its KV pool only at the run's end: step by
@@ -175,7 +176,7 @@ class Run:
         """The dispatcher's ``send``: hand the request to the replica's engine, record it."""
         replica = self.replicas[slot.replica_id]
         i = view.index
-        self._record_dispatch(i, now_s, slot.replica_id, batch)
+        self.book.dispatched(i, now_s, slot.replica_id, batch)
         if self._engine_prefixes:
             replica.engine.add(i, view.prompt_tokens, self._target_tokens[i], self._prefix(i))
         else:
@@ -201,11 +202,10 @@ class Run:
                 yield self._arrival_wake | env.timeout(wait - env.now)
 
     def engine_loop(self, replica: Replica):
-        env, engine, cost = self.env, replica.engine, self.costs[replica.replica_id]
-        scheduled_s = self.book.times["scheduled_s"]
-        first_token_s = self.book.times["first_token_s"]
-        fast_forward, lazy, cursor = self._fast_forward, self._lazy, self.cursor
-        step_seconds = cost.step_seconds
+        """One replica's engine: plan a step (:meth:`_plan`), hold for its duration, apply it
+        (:meth:`_complete`), admit what arrives at the boundary, then settle the step's first
+        tokens and finishes (:meth:`_settle`)."""
+        env, engine, cursor, lazy = self.env, replica.engine, self.cursor, self._lazy
         while True:
             if not engine.has_work():
                 if self._idle is not None and not self._idle.triggered:
@@ -213,35 +213,12 @@ class Run:
                 replica.wake = env.event()
                 yield replica.wake
                 continue
-            plan = engine.schedule()
-            if not plan.chunks:
-                decoding = plan.decode_requests
-                if not decoding:
-                    raise RuntimeError(
-                        "engine has work but scheduled nothing (KV capacity too small?)"
-                    )
-                seconds = step_seconds(plan.shape)
-                steps = self._run_length(engine, plan, seconds, cost) if fast_forward else 1
-                if steps > 1:
-                    seconds = cost.run_seconds(seconds, decoding, steps)
-            else:
-                now = env.now
-                for req in plan.admitted:
-                    if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
-                        scheduled_s[req.index] = now
-                seconds = step_seconds(plan.shape, len(plan.admitted))
-                steps = 1
-            yield env.timeout(seconds)
+            yield env.timeout(self._plan(replica, env.now))
             if lazy:
                 cursor.admit_before(env.now)  # what arrived during the step, in order
-            outcome = engine.complete(plan, steps)
-            replica.busy_s += seconds
-            replica.events += 1
-            replica.steps += steps
-            # Ties: a request arriving within TIE_S after the boundary is treated as having
-            # arrived before it. Step-by-step and fast-forward compute boundary times with
-            # different float rounding; without this, an arrival at (almost) the same instant
-            # as a boundary could land on different sides of it in the two modes.
+            self._complete(replica)
+            # Ties: an arrival within TIE_S after the boundary counts as before it (step by
+            # step and fast-forward round boundary times differently: same side in both).
             boundary_s = env.now
             while cursor.next_s <= boundary_s + TIE_S:
                 if lazy:
@@ -254,25 +231,62 @@ class Run:
                     self._admitted = env.event()
                     yield self._admitted
             self._admitted = None
-            if outcome.first_token:
-                for req in outcome.first_token:
-                    first_token_s[req.index] = boundary_s
-            finished = outcome.finished
-            if finished:
-                if len(finished) > 1:
-                    finished.sort(key=_by_index)
-                for req in finished:
-                    self.on_finish(req, boundary_s, replica)
-            if boundary_s >= self._next_sample_s:
-                self.sample()
+            self._settle(replica, boundary_s)
+
+    def _plan(self, replica: Replica, now_s: float) -> float:
+        """Schedule ``replica``'s next engine event (a step, or a fast-forwarded run of
+        decode steps), keep it on the replica and return its seconds."""
+        engine, cost = replica.engine, self.costs[replica.replica_id]
+        plan = engine.schedule()
+        if not plan.chunks:
+            decoding = plan.decode_requests
+            if not decoding:
+                raise RuntimeError("engine has work but scheduled nothing (KV capacity too small?)")
+            seconds = cost.step_seconds(plan.shape)
+            steps = self._run_length(engine, plan, seconds, cost) if self._fast_forward else 1
+            if steps > 1:
+                seconds = cost.run_seconds(seconds, decoding, steps)
+        else:
+            scheduled_s = self._scheduled_s
+            for req in plan.admitted:
+                if scheduled_s[req.index] != scheduled_s[req.index]:  # NaN: first admission
+                    scheduled_s[req.index] = now_s
+            seconds = cost.step_seconds(plan.shape, len(plan.admitted))
+            steps = 1
+        replica.plan, replica.run_steps, replica.run_s = plan, steps, seconds
+        return seconds
+
+    def _complete(self, replica: Replica) -> None:
+        """Apply ``replica``'s planned event (its outcome kept for :meth:`_settle`)."""
+        replica.outcome = replica.engine.complete(replica.plan, replica.run_steps)
+        replica.plan = None
+        replica.busy_s += replica.run_s
+        replica.events += 1
+        replica.steps += replica.run_steps
+
+    def _settle(self, replica: Replica, boundary_s: float) -> None:
+        """At the step's boundary: record first tokens, finish what finished (in index
+        order), and sample the time series when due."""
+        outcome, replica.outcome = replica.outcome, None
+        if outcome.first_token:
+            first_token_s = self._first_token_s
+            for req in outcome.first_token:
+                first_token_s[req.index] = boundary_s
+        finished = outcome.finished
+        if finished:
+            if len(finished) > 1:
+                finished.sort(key=_by_index)
+            for req in finished:
+                self.on_finish(req, boundary_s, replica)
+        if boundary_s >= self._next_sample_s:
+            self.sample()
 
     def _run_length(self, engine: Engine, plan, first_s: float, cost) -> int:
         """Steps of this decode-only shape to run as one event (the first lasting ``first_s``):
         through the engine's next finish, stopping before a KV shortage, and — when an arrival
         would be dispatched into the engine (continuous mode, below ``max_concurrency``) — until
-        the step during which the next request arrives, so that the step after it sees the new
-        request, as step by step.
-        """
+        the step during which the next request arrives (the step after it sees it, as step by
+        step)."""
         steps = engine.run_length(plan, 1 << 62)
         if (
             steps > 1
@@ -290,7 +304,7 @@ class Run:
         if self._finished >= self._progress_at:
             self._progress_at += self._progress_every
             self._progress(self._finished, len(self.frame))
-        self._record_finish(i, now, req.num_output_tokens, req.num_preemptions)
+        self.book.finished(i, now, req.num_output_tokens, req.num_preemptions)
         adm = self.admissions.pop(i)
         gateway, dispatcher = self.gateway, self.dispatcher
         if self._outcomes:

@@ -30,10 +30,10 @@ def state_row(now_s: float, gateway, replicas) -> tuple:
 
 
 class SeriesLog:
-    """Time-series rows, kept columnar: appended as tuples (cheap), packed into numpy columns
-    every ``CHUNK`` rows (8 bytes per value instead of a Python tuple of objects)."""
+    """Time-series rows, kept as one flat ``float64`` array (8 bytes per value, no Python object
+    per row); their columns are typed when the frame is built. Counts are exact as floats
+    (below 2**53)."""
 
-    CHUNK = 65_536
     #: column name -> dtype, in row order (what :class:`SimResult` exposes as ``series``)
     COLUMNS = {
         "time_s": np.float64,
@@ -47,34 +47,16 @@ class SeriesLog:
     }
 
     def __init__(self):
-        self._rows: list[tuple] = []
-        self._chunks: list[dict[str, np.ndarray]] = []
+        self._values = array("d")
 
     def append(self, row: tuple) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= self.CHUNK:
-            self._pack()
-
-    def _pack(self) -> None:
-        columns = list(zip(*self._rows, strict=True))
-        self._chunks.append(
-            {
-                name: np.array(values, dtype=dtype)
-                for (name, dtype), values in zip(self.COLUMNS.items(), columns, strict=True)
-            }
-        )
-        self._rows = []
+        """Add one row (a :func:`state_row`: a value per column, in order)."""
+        self._values.extend(row)
 
     def frame(self) -> pd.DataFrame:
-        if self._rows:
-            self._pack()
+        rows = np.frombuffer(self._values, dtype=np.float64).reshape(-1, len(self.COLUMNS))
         return pd.DataFrame(
-            {
-                name: np.concatenate([c[name] for c in self._chunks])
-                if self._chunks
-                else np.empty(0, dtype=dtype)
-                for name, dtype in self.COLUMNS.items()
-            }
+            {name: rows[:, k].astype(dtype) for k, (name, dtype) in enumerate(self.COLUMNS.items())}
         )
 
 

@@ -61,7 +61,7 @@ def test_a_module_edited_since_the_build_runs_as_source():
     folder = str(ROOT / "sim")
     path = str(ROOT / source_path(name))
     finder = _SourceWhenStale(pure=False)
-    finder.built = {name: source_digest(path)}  # built from this very source: the extension
+    finder.built = {name: source_digest(path, name)}  # built from this very source: the extension
     assert finder.find_spec(name, [folder]) is None
     finder.built = {name: "0" * 64}  # built from another source: this one runs
     assert finder.find_spec(name, [folder]).origin == path
@@ -102,3 +102,17 @@ def test_without_a_c_compiler_the_build_succeeds_as_pure_python(tmp_path):
     assert not list(tree.rglob("*.so"))
     manifest = tree / "driftsched" / "ground" / "compiled_sources.json"
     assert json.loads(manifest.read_text()) == {}  # nothing recorded as built: all source
+
+
+def test_a_module_typed_against_another_is_rebuilt_with_it():
+    """fastengine's extension is compiled against engine's C classes (its .pxd cimports them):
+    its digest covers engine's source and declarations, so an edit to either runs both as
+    source — never a compiled fastengine beside an engine it no longer matches."""
+    from driftsched.ground.compiled import _build_inputs
+
+    name = "driftsched.sim.fastengine"
+    files = _build_inputs(str(ROOT / source_path(name)), name, set())
+    names = sorted(os.path.relpath(f, ROOT) for f in files)
+    assert names == sorted(
+        f"sim/{m}.{ext}" for m in ("fastengine", "engine", "enginestate") for ext in ("py", "pxd")
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftsched.sim.costmodel import BatchShape, CostModel
+from driftsched.sim.costmodel import FEATURES, BatchShape, CostModel
 from driftsched.sim.fastengine import FastEngine
 from driftsched.sim.profile import EngineSettings
 from driftsched.sim.simulation import simulate
@@ -187,8 +187,10 @@ def test_fast_forward_on_the_paper_workload_in_both_modes():
 
 
 def test_run_time_is_the_sum_of_the_steps():
-    cm = CostModel(profile(0.013, per_token_s=0.0002))
-    cm._c = (0.004, 1e-4, 1e-8, 2e-4, 3e-4, 7e-7, 5e-5)  # every feature, distinct coefficients
+    # every feature, distinct coefficients (the context term makes later steps longer)
+    coefficients = dict(zip(FEATURES, (0.004, 1e-4, 1e-8, 2e-4, 3e-4, 7e-7, 5e-5), strict=True))
+    cm = CostModel(profile(0.013).model_copy(update={"coefficients": coefficients}))
+    assert cm.coefficients == coefficients
     shape = BatchShape(decode_requests=23, decode_context_tokens=23 * 300)
     steps = [
         BatchShape(decode_requests=23, decode_context_tokens=23 * (300 + k)) for k in range(500)

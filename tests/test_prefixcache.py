@@ -5,7 +5,7 @@ queue."""
 
 from __future__ import annotations
 
-from driftsched.sim.engine import EngineRequest
+from driftsched.sim.enginestate import EngineRequest
 from driftsched.sim.prefixcache import Prefix, PrefixCache
 
 

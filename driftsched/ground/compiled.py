@@ -31,12 +31,14 @@ COMPILED = (
     "driftsched.sim.costmodel",
     "driftsched.sim.dispatcher",
     "driftsched.sim.engine",
+    "driftsched.sim.enginestate",
     "driftsched.sim.fastengine",
     "driftsched.sim.gateway",
     "driftsched.sim.gatewaystate",
     "driftsched.sim.kvcache",
     "driftsched.sim.prefixcache",
     "driftsched.sim.records",
+    "driftsched.sim.replica",
     "driftsched.sim.request",
     "driftsched.sim.router",
     "driftsched.sim.simulation",
@@ -70,12 +72,42 @@ def pure_requested() -> bool:
     return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
-def source_digest(path: str) -> str:
-    """SHA-256 of a source file's bytes (what the build manifest records per module)."""
+def source_digest(path: str, module: str) -> str:
+    """SHA-256 over what ``module``'s extension is built from: its source at ``path``, the
+    ``.pxd`` beside it (the C types of the compiled build, if any) and, through that file's
+    ``cimport`` lines, the same of every module it is typed against — so an edit to
+    ``engine.py`` also makes ``fastengine``, compiled against its classes, run as source."""
     import hashlib  # here: OpenSSL's start-up is ~10 ms a CLI's --help need not pay
 
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    digest = hashlib.sha256()
+    for part in _build_inputs(path, module, set()):
+        with open(part, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _build_inputs(path: str, module: str, seen: set[str]) -> list[str]:
+    """The files ``module``'s extension is built from (see :func:`source_digest`)."""
+    seen.add(module)
+    files = [path]
+    declarations = path[: -len(".py")] + ".pxd"
+    if not os.path.exists(declarations):
+        return files
+    files.append(declarations)
+    package = next(p for p in SOURCE_DIRS if module.startswith(p + "."))
+    # the package's folder: ``path`` less the module's name within the package
+    root = path
+    for _ in module[len(package) + 1 :].split("."):
+        root = os.path.dirname(root)
+    with open(declarations) as f:
+        cimported = [
+            line.split()[1] for line in f if line.startswith("from ") and " cimport " in line
+        ]
+    for dep in cimported:
+        if dep.startswith(package + ".") and dep not in seen:
+            rest = dep[len(package) + 1 :].split(".")
+            files += _build_inputs(os.path.join(root, *rest) + ".py", dep, seen)
+    return files
 
 
 def _manifest() -> dict[str, str]:
@@ -116,7 +148,7 @@ class _SourceWhenStale:
         for folder in path:
             candidate = os.path.join(folder, leaf)
             if os.path.exists(candidate):
-                if not self.pure and self.built.get(fullname) == source_digest(candidate):
+                if not self.pure and self.built.get(fullname) == source_digest(candidate, fullname):
                     return None  # the extension is this source, compiled: the usual finders
                 loader = importlib.machinery.SourceFileLoader(fullname, candidate)
                 return importlib.util.spec_from_file_location(fullname, candidate, loader=loader)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _SPECIAL = []  # scipy.special, once imported
 
@@ -92,12 +93,16 @@ class Histogram:
     weights: np.ndarray
 
     def _cdf(self) -> np.ndarray:
+        import numpy as np
+
         c = np.cumsum(self.weights)
         return c / c[-1]
 
     @property
     def mean(self) -> float:
         lo, hi = self.edges[:-1], self.edges[1:]
+        import numpy as np
+
         # mean of a log-uniform variable on [lo, hi): (hi - lo) / ln(hi / lo)
         centre = (hi - lo) / np.log(hi / lo)
         return float(np.dot(self.weights, centre) / self.weights.sum())
@@ -105,6 +110,8 @@ class Histogram:
     def quantile(self, q: float) -> float:
         if not 0.0 < q < 1.0:
             raise ValueError(f"quantile q must be in (0, 1), got {q}")
+        import numpy as np
+
         cdf = self._cdf()
         i = int(np.searchsorted(cdf, q, side="left"))
         below = cdf[i - 1] if i > 0 else 0.0
@@ -115,5 +122,7 @@ class Histogram:
     def cvar(self, alpha: float) -> float:
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"cvar alpha must be in [0, 1), got {alpha}")
+        import numpy as np
+
         qs = alpha + (1.0 - alpha) * (np.arange(16) + 0.5) / 16  # midpoint rule over the tail
         return float(np.mean([self.quantile(float(q)) for q in qs]))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from driftsched.sim.correctors.base import Corrector, StaticParams
 from driftsched.sim.correctors.distribution import Histogram
 from driftsched.sim.request import Admission
@@ -42,6 +41,8 @@ class _Decayed:
     __slots__ = ("weights", "increment", "count")
 
     def __init__(self, bins: int):
+        import numpy as np
+
         self.weights = np.zeros(bins)
         self.increment = 1.0
         self.count = 0
@@ -60,6 +61,8 @@ class QuantileCorrector(Corrector):
     Params = QuantileParams
 
     def __init__(self, params: QuantileParams | None = None):
+        import numpy as np
+
         super().__init__(params)
         p = self.params
         octaves = math.log2(p.max_tokens_bin)

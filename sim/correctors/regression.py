@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import TYPE_CHECKING
 
-import numpy as np
 from driftsched.sim.correctors.base import Corrector, StaticParams
 from driftsched.sim.correctors.distribution import LogNormal
 from driftsched.sim.request import Admission
 from pydantic import Field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RegressionParams(StaticParams):
@@ -48,6 +51,8 @@ class RegressionCorrector(Corrector):
     Params = RegressionParams
 
     def __init__(self, params: RegressionParams | None = None):
+        import numpy as np
+
         super().__init__(params)
         p = self.params
         self.dim = 3 + p.category_buckets + p.tier_buckets + p.tenant_buckets
@@ -62,6 +67,8 @@ class RegressionCorrector(Corrector):
         self._slots: dict[tuple[str, str, str], tuple[int, int, int]] = {}
 
     def features(self, req: Admission) -> np.ndarray:
+        import numpy as np
+
         key = (req.category, req.tier, req.tenant)
         slots = self._slots.get(key)
         if slots is None:
@@ -79,6 +86,8 @@ class RegressionCorrector(Corrector):
         return x
 
     def weights(self) -> np.ndarray:
+        import numpy as np
+
         if self.stale:
             r = self.params.ridge
             self.w = np.linalg.solve(self.A + r * np.eye(self.dim), self.b + r * self.w0)
@@ -95,6 +104,8 @@ class RegressionCorrector(Corrector):
         return max(1, round(math.exp(float(self.weights() @ self.features(req)))))
 
     def observe(self, req: Admission, actual_tokens: int) -> None:
+        import numpy as np
+
         lam = self.params.lam
         x = self.features(req)
         y = math.log(max(1, actual_tokens))

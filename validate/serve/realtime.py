@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from driftsched.sim.costmodel import CostModel
-from driftsched.sim.engine import EngineRequest, ReferenceEngine, StepOutcome, StepPlan
+from driftsched.sim.engine import ReferenceEngine
+from driftsched.sim.enginestate import EngineRequest, StepOutcome, StepPlan
 from driftsched.sim.kvcache import blocks_for
 from driftsched.sim.profile import Profile
 
