@@ -25,6 +25,18 @@ CHUNK = 65_536  # trace rows turned into Python objects at a time
 _new = tuple.__new__
 
 
+def _strings(column) -> list[str]:
+    """A column's values as Python strings, as ``column.astype(str).tolist()`` gives them; a
+    categorical column (no missing values) by indexing its converted categories with its codes
+    (~10x faster than converting row by row)."""
+    if getattr(column.dtype, "name", "") == "category":
+        codes = column.cat.codes.to_numpy()
+        if not len(codes) or codes.min() >= 0:
+            names = np.asarray(column.cat.categories.astype(str).tolist(), dtype=object)
+            return names[codes].tolist()
+    return column.astype(str).tolist()
+
+
 class ArrivalCursor:
     """Admits the rows of ``frame`` (arrival order) to ``gateway``; an admitted request is
     kept in ``admissions`` (``{index: Admission}``) until the driver pops it, a rejected one
@@ -56,8 +68,7 @@ class ArrivalCursor:
         self._times = self.arrival_s[rows].tolist()
         self._len = len(self._times)
         self._ids, self._tenants, self._tiers, self._categories = (
-            f[c].iloc[rows].astype(str).tolist()
-            for c in ("request_id", "tenant", "tier", "category")
+            _strings(f[c].iloc[rows]) for c in ("request_id", "tenant", "tier", "category")
         )
         self._prompt = self.prompt_tokens[rows].tolist()
         self._max_tokens = f["max_tokens"].iloc[rows].to_numpy(dtype=np.int64).tolist()

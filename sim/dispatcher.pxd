@@ -28,6 +28,8 @@ cdef class Dispatcher:
     cdef public ReplicaSlot _only
     cdef public long batches
 
+    @cython.locals(maxc=long, slot=ReplicaSlot)
+    cpdef bint room(self) except -1
     @cython.locals(maxc=long, only=ReplicaSlot, slot=ReplicaSlot)
     cpdef fill(self, double now_s)
     cpdef list release(self, ReplicaSlot slot, long index)

@@ -107,10 +107,10 @@ class Dispatcher:
     def room(self) -> bool:
         """Whether a dispatch could happen now (continuous mode): some replica has room."""
         maxc = self.max_concurrency
-        only = self._only
-        if only is not None:
-            return only.in_engine < maxc
-        return any(s.in_engine < maxc for s in self.slots)
+        for slot in self.slots:  # noqa: SIM110 (not any(): a compiled C method holds no generator)
+            if slot.in_engine < maxc:
+                return True
+        return False
 
     def fill(self, now_s: float) -> None:
         """Continuous mode: dispatch by policy while some replica has room."""

@@ -31,7 +31,7 @@ cdef class FastEngine(EngineBase):
     cpdef _start_decoding(self, FastRequest req, long tick)
     @cython.locals(r=long)
     cpdef _stop_decoding(self, FastRequest req)
-    @cython.locals(size=long, total=long, rest=long, top=long, low=long)
+    @cython.locals(size=long, total=long, rest=long, top=long, r=long, counts=list)
     cpdef long _needs(self, long tick, long steps) except? -1
     @cython.locals(req=FastRequest, gen=long, due=long)
     cpdef list _due(self, list heap, long tick)

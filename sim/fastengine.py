@@ -115,16 +115,11 @@ class FastEngine(EngineBase):
         size, counts = self.block_size, self._counts
         total = (steps // size) * self._decoding
         rest = steps % size
-        if rest:
-            # ticks tick .. tick+rest-1 need residues -tick, -tick-1, ...: a descending,
-            # possibly wrapping, run of the table
-            top = -tick % size
-            low = top - rest + 1
-            total += (
-                sum(counts[low : top + 1])
-                if low >= 0
-                else (sum(counts[: top + 1]) + sum(counts[low:]))
-            )
+        # ticks tick .. tick+rest-1 need residues -tick, -tick-1, ...: a descending run of the
+        # table, wrapping round through negative indices
+        top = -tick % size
+        for r in range(top - rest + 1, top + 1):
+            total += counts[r]
         return total
 
     def _next_finish(self) -> int | None:

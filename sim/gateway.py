@@ -103,7 +103,7 @@ class Gateway:
         est_class = self.job_classes.classify(adm.prompt_tokens, estimate)
         # the admission's fields, in order, then the gateway's (built as in arrivalcursor)
         dist = None if self._distribution is None else self._distribution(adm)
-        view = _new(RequestView, (*adm, estimate, est_class, self._seq, dist))
+        view = _new(RequestView, adm + (estimate, est_class, self._seq, dist))
         self._seq += 1
         if self._admit is not None:
             reason = self._admit(view, now_s)

@@ -235,3 +235,22 @@ def test_prefix_affinity_router_keeps_sessions_on_their_cache():
         assert r.records["finished"].all()
         rates[router] = r.meta["prefix_cache"]["hit_rate"]
     assert rates["prefix_affinity"] > rates["round_robin"] + 0.1, rates
+
+
+def test_trace_strings_are_read_as_astype_str_gives_them():
+    """The arrival cursor reads a categorical column through its categories (fast path); what
+    it hands the gateway is exactly ``astype(str)``'s strings, missing values and non-string
+    categories included."""
+    from driftsched.sim.arrivalcursor import _strings
+
+    columns = [
+        pd.Series(["b", "a", "b", "c"], dtype="category"),
+        pd.Series(["a", None, "b"], dtype="category"),  # a missing value (kept): the slow path
+        pd.Series([1, 2, 1], dtype="category"),  # integer tiers
+        pd.Series([], dtype="category"),
+        pd.Series(["x", "y"], dtype="string"),
+    ]
+    for column in columns:
+        expected = column.astype(str).tolist()
+        got = _strings(column)
+        assert [(type(v), v) for v in got] == [(type(v), v) for v in expected]
