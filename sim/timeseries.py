@@ -66,9 +66,10 @@ class SeriesLog:
         self._values.fromlist(self._pending)
         self._pending.clear()
         rows = np.frombuffer(self._values, dtype=np.float64).reshape(-1, len(self.COLUMNS))
-        return pd.DataFrame(
-            {name: rows[:, k].astype(dtype) for k, (name, dtype) in enumerate(self.COLUMNS.items())}
-        )
+        columns = {
+            name: rows[:, k].astype(dtype) for k, (name, dtype) in enumerate(self.COLUMNS.items())
+        }
+        return pd.DataFrame(columns, copy=False)  # (each column is already a fresh array)
 
 
 class CorrectorLog:
