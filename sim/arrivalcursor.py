@@ -16,13 +16,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from driftsched.sim.request import SLO_COLUMNS, Admission
+from driftsched.sim.request import SLO_COLUMNS, Admission, from_fields
 from driftsched.traces.schema import tier_rank
 
 CHUNK = 65_536  # trace rows turned into Python objects at a time
-#: builds a named tuple from a tuple of all its fields without the Python-level ``__new__``
-#: the named tuple's class has (a frame per call): what a request is built with per arrival
-_new = tuple.__new__
 
 
 def _strings(column) -> list[str]:
@@ -97,7 +94,7 @@ class ArrivalCursor:
         rank = self._ranks.get(t)
         if rank is None:
             rank = self._ranks[t] = tier_rank(t)
-        adm = _new(Admission, (
+        adm = from_fields(Admission, (
             i, self._ids[k], t_s, self._tenants[k], t, rank, self._categories[k],
             self._prompt[k], self._max_tokens[k], self._ttft_slo[k], self._e2e_slo[k],
         ))  # fmt: skip

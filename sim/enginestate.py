@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from driftsched.sim.costmodel import BatchShape, chunk_attention
+from driftsched.sim.request import from_fields
 
 if TYPE_CHECKING:
     from driftsched.sim.prefixcache import Prefix
-
-_new = tuple.__new__  # a named tuple from all its fields, without its Python-level __new__
 
 WAITING, PREFILL, DECODE, FINISHED = "waiting", "prefill", "decode", "finished"
 
@@ -29,9 +28,11 @@ class EngineRequest:
 
     With prefix caching only (see :mod:`driftsched.sim.prefixcache`): ``prefix`` is what the
     prompt shares, ``blocks`` the request's block labels in position order, ``cached_blocks``
-    how many are registered, ``keys`` its key memo.
+    how many are registered, ``keys`` its key memo. A new request has nothing computed, holds
+    no blocks and shares nothing (the engine sets ``prefix`` when caching); ``num_output_tokens``
+    may be given (a request resumed with output, in tests).
 
-    A plain class with slots (a compiled build types its fields: ``engine.pxd``).
+    A plain class with slots (a compiled build types its fields: ``enginestate.pxd``).
     """
 
     __slots__ = (
@@ -40,32 +41,15 @@ class EngineRequest:
     )  # fmt: skip
 
     def __init__(
-        self,
-        index: int,
-        prompt_tokens: int,
-        target_tokens: int,
-        num_computed_tokens: int = 0,
-        num_output_tokens: int = 0,
-        num_blocks: int = 0,
-        num_preemptions: int = 0,
-        phase: str = WAITING,
-        prefix: Prefix | None = None,
-        blocks: list[int] | None = None,
-        cached_blocks: int = 0,
-        keys: list[int] | None = None,
+        self, index: int, prompt_tokens: int, target_tokens: int, num_output_tokens: int = 0
     ):
-        self.index = index
-        self.prompt_tokens = prompt_tokens
-        self.target_tokens = target_tokens
-        self.num_computed_tokens = num_computed_tokens
-        self.num_output_tokens = num_output_tokens
-        self.num_blocks = num_blocks
-        self.num_preemptions = num_preemptions
-        self.phase = phase
-        self.prefix = prefix
-        self.blocks = blocks
-        self.cached_blocks = cached_blocks
-        self.keys = keys
+        self.index, self.prompt_tokens, self.target_tokens = index, prompt_tokens, target_tokens
+        self.num_computed_tokens, self.num_output_tokens = 0, num_output_tokens
+        self.num_blocks = self.num_preemptions = self.cached_blocks = 0
+        self.phase = WAITING
+        self.prefix: Prefix | None = None
+        self.blocks: list[int] | None = None
+        self.keys: list[int] | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -111,7 +95,7 @@ class StepPlan:
     def finalise(self) -> StepPlan:
         """Compute :attr:`shape` from the plan (call before :meth:`complete` mutates state)."""
         if not self.chunks:
-            self.shape = _new(
+            self.shape = from_fields(
                 BatchShape, (0, 0.0, 0, self.decode_requests, self.decode_context_tokens)
             )
             return self
@@ -119,7 +103,7 @@ class StepPlan:
         for req, n in self.chunks:
             tokens += n
             attention += chunk_attention(n, req.num_computed_tokens)
-        self.shape = _new(
+        self.shape = from_fields(
             BatchShape,
             (tokens, attention, len(self.chunks), self.decode_requests, self.decode_context_tokens),
         )

@@ -16,9 +16,7 @@ from driftsched.sim.gatewaystate import GatewayState
 from driftsched.sim.jobclass import JobClassConfig
 from driftsched.sim.policies import Policy
 from driftsched.sim.policies.base import hook
-from driftsched.sim.request import Admission, Outcome, RequestView
-
-_new = tuple.__new__  # a named tuple from all its fields, without its Python-level __new__
+from driftsched.sim.request import Admission, Outcome, RequestView, from_fields
 
 
 class Gateway:
@@ -101,9 +99,9 @@ class Gateway:
             name = getattr(self.corrector, "name", type(self.corrector).__name__)
             raise ValueError(f"corrector {name} estimated {estimate} < 1 tokens")
         est_class = self.job_classes.classify(adm.prompt_tokens, estimate)
-        # the admission's fields, in order, then the gateway's (built as in arrivalcursor)
+        # the admission's fields, in order, then the gateway's
         dist = None if self._distribution is None else self._distribution(adm)
-        view = _new(RequestView, adm + (estimate, est_class, self._seq, dist))
+        view = from_fields(RequestView, adm + (estimate, est_class, self._seq, dist))
         self._seq += 1
         if self._admit is not None:
             reason = self._admit(view, now_s)

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+#: a named tuple from a tuple of all its fields, ``from_fields(Admission, values)``, without
+#: the Python-level ``__new__`` its class has (a frame per call): how the hot path builds one
+#: per arrival and per engine step
+from_fields = tuple.__new__
+
 #: a request's optional targets, trace columns (NaN where not given)
 SLO_COLUMNS = ("ttft_slo_s", "e2e_slo_s")
 

@@ -100,9 +100,9 @@ class Histogram:
 
     @property
     def mean(self) -> float:
-        lo, hi = self.edges[:-1], self.edges[1:]
         import numpy as np
 
+        lo, hi = self.edges[:-1], self.edges[1:]
         # mean of a log-uniform variable on [lo, hi): (hi - lo) / ln(hi / lo)
         centre = (hi - lo) / np.log(hi / lo)
         return float(np.dot(self.weights, centre) / self.weights.sum())
