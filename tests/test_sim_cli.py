@@ -90,6 +90,39 @@ def test_help_and_the_config_model_import_no_numpy_pandas_or_registry():
     assert r.stdout.split("\n")[:2] == ["[]", "True"], r.stdout + r.stderr
 
 
+def test_a_command_line_builds_only_the_group_it_names():
+    """`driftsched sim list` imports and builds the `sim` group alone and builds no extension's
+    parameter model (start-up target, bench/startup.py); `driftsched --help` still lists every
+    group and study, and `driftsched.cli.app` is the whole tree."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from driftsched.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['sim', 'list'])\n"
+        "from driftsched.sim.correctors.ewma import EwmaParams\n"
+        "from driftsched.sim.policies.edf import EdfParams\n"
+        "print(sorted(m for m in sys.modules if m.startswith('driftsched.cli.')))\n"
+        "print(EwmaParams.__pydantic_complete__, EdfParams.__pydantic_complete__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split("\n")[:2] == [
+        "['driftsched.cli.common', 'driftsched.cli.sim']",
+        "False False",
+    ], r.stdout + r.stderr
+
+    from driftsched.cli import GROUPS, app
+    from driftsched.cli.studies import COMMANDS
+
+    helped = run_cli("--help").stdout
+    for name in [*GROUPS, *COMMANDS]:
+        assert f" {name} " in helped, name
+    names = [g.name for g in app.registered_groups] + [c.name for c in app.registered_commands]
+    assert names == [*GROUPS, *COMMANDS]
+
+
 def test_sim_compare_table(tmp_path):
     trace = generate("driftsched-paper", requests=200, seed=2).write(tmp_path / "t.csv")
     out = tmp_path / "cmp"

@@ -13,21 +13,24 @@ input, see :mod:`driftsched.ground.errors`); nothing is written unless the whole
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 
 import typer
 
-from driftsched.cli import calibrate, check, config, serve, sim, studies, traces, validate
 from driftsched.cli.common import polish_help
 from driftsched.ground.errors import DriftschedError
 
-app = typer.Typer(
-    help="Simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+#: command group -> (module under ``driftsched.cli``, attribute): the groups in their order
+GROUPS: dict[str, tuple[str, str]] = {
+    "traces": ("traces", "app"),
+    "sim": ("sim", "app"),
+    "calibrate": ("calibrate", "app"),
+    "validate": ("validate", "app"),
+    "config": ("config", "app"),
+    "check": ("check", "app"),
+    "engine": ("serve", "engine"),
+    "gateway": ("serve", "gateway"),
+}
 
 
 def _version(value: bool) -> None:
@@ -40,7 +43,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
@@ -49,16 +51,37 @@ def _root(
     """Simulate, calibrate and validate multi-tenant LLM serving schedulers under token drift."""
 
 
-app.add_typer(traces.app, name="traces")
-app.add_typer(sim.app, name="sim")
-app.add_typer(calibrate.app, name="calibrate")
-app.add_typer(validate.app, name="validate")
-app.add_typer(config.app, name="config")
-app.add_typer(check.app, name="check")
-app.add_typer(serve.engine, name="engine")
-app.add_typer(serve.gateway, name="gateway")
-for _name, _command in studies.COMMANDS.items():
-    app.command(_name)(_command)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command tree: every group of :data:`GROUPS`, then the studies' top-level commands
+    (:mod:`.studies`). With ``only`` (a group's name), the root and that one group (``""``:
+    the root alone, for ``--version``): a command line naming a group imports and builds
+    nothing else (each command's parameters cost typer a signature walk; the whole tree was a
+    third of ``driftsched sim list``)."""
+    app = typer.Typer(
+        help=_root.__doc__,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(_root)
+    for name, (module, attribute) in GROUPS.items():
+        if only is None or name == only:
+            group = getattr(importlib.import_module(f"driftsched.cli.{module}"), attribute)
+            app.add_typer(group, name=name)
+    if only is None:
+        from driftsched.cli import studies
+
+        for name, command in studies.COMMANDS.items():
+            app.command(name)(command)
+    return app
+
+
+def __getattr__(name: str):
+    """``driftsched.cli.app``: the whole command tree, built when asked for."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
 
     usage, abort, leave = _click_exceptions()
     args = sys.argv[1:] if argv is None else list(argv)
-    command = typer.main.get_command(app)
+    first = args[0] if args else None
+    only = first if first in GROUPS else "" if first == "--version" else None
+    command = typer.main.get_command(build_app(only))
     if "--help" in args:  # help wording may need the config model; no other path pays for it
         polish_help(command, args)
     try:
@@ -99,23 +124,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
-    """Usage-error, abort and exit classes of the click typer runs on (newer typer vendors its
-    own copy as ``typer._click`` and has its own ``Abort``/``Exit``; older ones use click's)."""
-    import typer
-
-    usage: list[type] = []
-    for name in ("typer._click.exceptions", "click.exceptions"):
-        with contextlib.suppress(ImportError, AttributeError):
-            usage.append(__import__(name, fromlist=["UsageError"]).UsageError)
-    abort, leave = [typer.Abort], [typer.Exit]
+    """Usage-error, abort and exit classes of the click typer runs on: newer typer vendors its
+    own copy as ``typer._click`` with its own ``Abort``/``Exit`` (then click itself, if
+    installed, is not typer's and is not imported); older ones use click's."""
     try:
-        import click
-
-        abort.append(click.exceptions.Abort)
-        leave.append(click.exceptions.Exit)
+        from typer._click import exceptions
     except ImportError:
-        pass
-    return tuple(usage), tuple(abort), tuple(leave)
+        from click import exceptions
+    abort = {typer.Abort, getattr(exceptions, "Abort", typer.Abort)}
+    leave = {typer.Exit, getattr(exceptions, "Exit", typer.Exit)}
+    return (exceptions.UsageError,), tuple(abort), tuple(leave)
 
 
 def _kept() -> str:

@@ -151,11 +151,13 @@ def numbers(text: str | None, option: str, cast=float) -> list | None:
 def load_trace(path: Path | None):
     """The trace at ``path``, or the study's default workload (said on the console)."""
     from driftsched.ground.console import console
-    from driftsched.traces.generators import generate
-    from driftsched.traces.trace import read_trace
 
     if path is not None:
+        from driftsched.traces.trace import read_trace
+
         return read_trace(path).require_requests()
+    from driftsched.traces.generators import generate
+
     console.print(
         "trace: driftsched-paper, 3000 requests, seed 0 (generated; pass --trace FILE for another)",
         soft_wrap=True,

@@ -12,10 +12,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Config(BaseModel):
-    """Base for every config: immutable, unknown fields rejected, values checked on assignment."""
+    """Base for every config: immutable, unknown fields rejected, values checked on assignment.
+    A model's validator is built when it is first used, not when its class is defined
+    (``defer_build``): listing the extensions builds none of their parameter models."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False
+        frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False, defer_build=True
     )
 
 

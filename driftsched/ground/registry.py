@@ -19,6 +19,7 @@ import or is not the right kind of object is one :class:`InputError` line naming
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -66,9 +67,7 @@ class Registry(dict[str, T], Generic[T]):
         if self._entry_points is None:
             found = {}
             if self.group:
-                from importlib.metadata import entry_points
-
-                found = {ep.name: ep for ep in entry_points(group=self.group)}
+                found = {ep.name: ep for ep in _installed_entry_points().select(group=self.group)}
             self._entry_points = found
         return {n: ep for n, ep in self._entry_points.items() if n not in self}
 
@@ -130,3 +129,12 @@ class Registry(dict[str, T], Generic[T]):
         if text.strip() == "all":
             return list(self)
         return [self.check(name) for name in parse_list(text, f"--{self.kind}")]
+
+
+@functools.cache
+def _installed_entry_points():
+    """Every installed distribution's entry points, read once per process (one scan of the
+    installed metadata serves every registry's group)."""
+    from importlib.metadata import entry_points
+
+    return entry_points()

@@ -10,6 +10,7 @@ Inference Extension's flow control composes its plugins):
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 from driftsched.sim.policies.edf import EdfParams, request_slo_s
@@ -70,11 +71,14 @@ def sjf_key(view: RequestView) -> int:
     return view.budget_tokens
 
 
-_EDF = EdfParams()
+@functools.cache
+def _edf_defaults() -> EdfParams:
+    """EDF's default SLOs, built on first use (not on import: ``sim list`` builds no model)."""
+    return EdfParams()
 
 
 def edf_key(view: RequestView) -> float:
-    return view.arrival_s + request_slo_s(view, _EDF)
+    return view.arrival_s + request_slo_s(view, _edf_defaults())
 
 
 #: fairness policy name -> factory (one per band)
