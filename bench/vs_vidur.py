@@ -52,6 +52,8 @@ IMPORTS = (
     "import driftsched.cli, driftsched.cli.sim, driftsched.sim.simulation, "
     "driftsched.sim.result, driftsched.traces.trace, pyarrow.parquet"
 )
+#: the third-party libraries among those (the floor no change inside driftsched can lower)
+LIBRARIES = "import numpy, pandas, pyarrow.parquet, simpy, pydantic, typer, rich.console"
 
 
 def skip(reason: str) -> None:
@@ -312,6 +314,12 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", IMPORTS], check=True, capture_output=True)
         imports.append(time.perf_counter() - t0)
     ds_imports_s = min(imports)
+    libraries = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", LIBRARIES], check=True, capture_output=True)
+        libraries.append(time.perf_counter() - t0)
+    ds_libraries_s = min(libraries)
     ds_e2e = float(result.records["e2e_s"].median())
     print()
     print(f"{'':34} {'wall s':>8} {'median E2E s':>13}")
@@ -328,6 +336,12 @@ def main() -> None:
     )
     print(f"ratio vidur / driftsched: {vidur_s / ds_s:.1f}x in process, "
           f"{vidur_s / ds_cli_s:.1f}x process to process")  # fmt: skip
+    floor_s = ds_libraries_s + ds_s
+    print(
+        f"  floor: python and the third-party libraries sim run imports ({LIBRARIES[7:]}) "
+        f"{ds_libraries_s:.2f} s + the simulation {ds_s:.2f} s = {floor_s:.2f} s, "
+        f"so at most {vidur_s / floor_s:.0f}x process to process on this stack"
+    )
     print(f"(work folder: {work})")
 
 

@@ -25,8 +25,11 @@ STATS = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99))
 LABELS = ("policy", "corrector", "mode")
 
 
-def _pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else float("nan")
+def _pcts(values: np.ndarray) -> list[float]:
+    """The :data:`STATS` percentiles of ``values`` in one pass (NaN for no data)."""
+    if not values.size:
+        return [float("nan")] * len(STATS)
+    return [float(x) for x in np.percentile(values, [q for _, q in STATS])]
 
 
 def jain(x: np.ndarray) -> float:
@@ -53,8 +56,8 @@ def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
     for name in LATENCIES:
         v = done[f"{name}_s"].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
-        for label, q in STATS:
-            out[f"{name}_{label}_s"] = _pct(v, q)
+        for (label, _), value in zip(STATS, _pcts(v), strict=True):
+            out[f"{name}_{label}_s"] = value
         out[f"{name}_mean_s"] = float(v.mean()) if v.size else float("nan")
     w = done["queue_wait_s"].to_numpy(dtype=float)
     out["queue_wait_max_s"] = float(w.max()) if w.size else float("nan")
