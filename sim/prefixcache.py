@@ -36,7 +36,7 @@ are — which lets the fast engine hand out the blocks its decoders take in a ru
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from array import array
 from typing import NamedTuple
 
 from driftsched.traces.schema import parse_prefix
@@ -88,6 +88,70 @@ def cache_stats(pools) -> dict:
 ROOT = 0
 
 
+class FreeQueue:
+    """The free blocks in eviction order (vLLM's ``FreeKVCacheBlockQueue``, a doubly linked
+    list there): taken from the head, appended at the tail, removed from anywhere (a cache hit
+    on a free block) — each O(1), amortised.
+
+    An append-only list with lazy deletion: ``_at[label]`` is the absolute position of the
+    label's live entry (-1: the label is not free); an entry whose position no longer matches
+    is skipped when it reaches the head. The consumed head is cut off as the list grows, and
+    the list is rebuilt from its live entries when skipped entries make up most of it."""
+
+    def __init__(self, labels: range):
+        self._entries = list(labels)
+        self._head = 0  # index in _entries of the next entry to look at
+        self._base = 0  # absolute position of _entries[0]
+        self._at = array("q", [-1]) * labels.stop
+        for i, label in enumerate(labels):
+            self._at[label] = i
+        self.size = len(self._entries)  # live entries: the free blocks
+
+    def append(self, label: int) -> None:
+        """``label`` becomes free: the newest entry (evicted last)."""
+        if len(self._entries) - self._head > 2 * self.size + 64:
+            self._rebuild()
+        entries = self._entries
+        self._at[label] = self._base + len(entries)
+        entries.append(label)
+        self.size += 1
+
+    def remove(self, label: int) -> None:
+        """``label`` (free) is no longer free; its entry is left to be skipped."""
+        self._at[label] = -1
+        self.size -= 1
+
+    def pop_into(self, out: list[int], n: int) -> None:
+        """Take the ``n`` oldest free labels onto ``out``, oldest first (``n <= size``)."""
+        entries, at = self._entries, self._at
+        head, base = self._head, self._base
+        for _ in range(n):
+            label = entries[head]
+            while at[label] != base + head:  # a removed or re-appended label's old entry
+                head += 1
+                label = entries[head]
+            at[label] = -1
+            head += 1
+            out.append(label)
+        self.size -= n
+        if head > 1024 and 2 * head > len(entries):
+            del entries[:head]
+            self._base = base + head
+            head = 0
+        self._head = head
+
+    def _rebuild(self) -> None:
+        """Keep only the live entries, in order."""
+        at, start = self._at, self._base + self._head
+        live = [
+            label for i, label in enumerate(self._entries[self._head :], start) if at[label] == i
+        ]
+        base = self._base + len(self._entries)  # past every position handed out so far
+        for i, label in enumerate(live, base):
+            at[label] = i
+        self._entries, self._base, self._head = live, base, 0
+
+
 class PrefixCache:
     """The block pool with prefix caching: a free queue in LRU order, keys of cached blocks,
     reference counts. The counting interface of :class:`~driftsched.sim.kvcache.BlockPool`
@@ -101,10 +165,14 @@ class PrefixCache:
             raise ValueError("need at least 2 KV blocks (one is the null block)")
         self.capacity = num_gpu_blocks - 1
         self.block_size = block_size
-        self._queue: OrderedDict[int, None] = OrderedDict.fromkeys(range(1, num_gpu_blocks))
+        self._queue = FreeQueue(range(1, num_gpu_blocks))
         self._key: list[int | None] = [None] * num_gpu_blocks
-        self._ref = [0] * num_gpu_blocks
-        self._cached: dict[int, dict[int, None]] = {}  # key -> labels (insertion order)
+        self._ref = array("q", [0]) * num_gpu_blocks
+        # cached blocks by key, oldest registration first: vLLM's hash -> {block id: block}
+        # map, kept as the first label and, for a key two blocks share (computed twice before
+        # either was cached), the later ones in order — most keys have one block, no dict
+        self._first: dict[int, int] = {}
+        self._more: dict[int, dict[int, None]] = {}
         self._stash: list[int] = []  # taken by decoders of a fast-forwarded run, not yet synced
         #: tokens looked up and tokens hit, over admissions (vLLM's prefix-cache queries/hits)
         self.query_tokens = 0
@@ -113,21 +181,21 @@ class PrefixCache:
     # -- the counting interface ------------------------------------------------------------
     @property
     def free(self) -> int:
-        return len(self._queue)
+        return self._queue.size
 
     @property
     def used(self) -> int:
-        return self.capacity - len(self._queue)
+        return self.capacity - self._queue.size
 
     @property
     def cached_blocks(self) -> int:
         """Blocks whose key is cached (in use or free)."""
-        return sum(len(v) for v in self._cached.values())
+        return len(self._first) + sum(len(v) for v in self._more.values())
 
     def take(self, n: int) -> bool:
         """Pop ``n`` blocks for decoders whose counters run ahead (the fast engine), to be
         handed out by :meth:`sync`; False (and nothing taken) if fewer are free."""
-        if n > len(self._queue):
+        if n > self._queue.size:
             return False
         self._pop_into(self._stash, n)
         return True
@@ -136,18 +204,30 @@ class PrefixCache:
     def _pop_into(self, out: list[int], n: int) -> None:
         """Pop ``n`` blocks from the free queue's head onto ``out``, in order; a popped block
         that still carries a key is evicted from the cache as it is reused."""
-        popitem, key_of, cached, ref = self._queue.popitem, self._key, self._cached, self._ref
-        for _ in range(n):
-            label, _ = popitem(last=False)
+        start = len(out)
+        self._queue.pop_into(out, n)
+        key_of, ref = self._key, self._ref
+        for i in range(start, start + n):
+            label = out[i]
             key = key_of[label]
             if key is not None:
-                labels = cached[key]
-                del labels[label]
-                if not labels:
-                    del cached[key]
+                self._uncache(key, label)
                 key_of[label] = None
             ref[label] = 1
-            out.append(label)
+
+    def _uncache(self, key: int, label: int) -> None:
+        """``label`` no longer holds ``key`` (it is being reused)."""
+        first, more = self._first, self._more
+        later = more.get(key)
+        if first[key] == label:
+            if later is None:
+                del first[key]
+                return
+            first[key] = next(iter(later))  # the next oldest takes its place
+            label = first[key]
+        del later[label]
+        if not later:
+            del more[key]
 
     def key(self, req, j: int) -> int:
         """The key of block ``j`` of ``req`` (memoised on the request)."""
@@ -183,12 +263,12 @@ class PrefixCache:
         """The labels of ``req``'s cache hit: its longest run of cached leading blocks, at
         most ``(num_tokens - 1) // block_size`` (the request has nothing computed)."""
         out = []
-        cached, key = self._cached, self.key
+        first = self._first
         for j in range((req.num_tokens - 1) // self.block_size):
-            labels = cached.get(key(req, j))
-            if not labels:
+            label = first.get(self.key(req, j), 0)
+            if not label:
                 break
-            out.append(next(iter(labels)))
+            out.append(label)
         return out
 
     def evictable(self, labels: list[int]) -> int:
@@ -201,7 +281,7 @@ class PrefixCache:
         ref, queue = self._ref, self._queue
         for b in labels:
             if ref[b] == 0:
-                del queue[b]
+                queue.remove(b)
             ref[b] += 1
         req.blocks = list(labels)
         req.cached_blocks = len(labels)
@@ -211,8 +291,9 @@ class PrefixCache:
         checked that they are free)."""
         if req.blocks is None:
             req.blocks = []
-        if len(req.blocks) < blocks:
-            self._pop_into(req.blocks, blocks - len(req.blocks))
+        own = req.blocks
+        if len(own) < blocks:
+            self._pop_into(own, blocks - len(own))
 
     def sync(self, req, blocks: int) -> None:
         """Give ``req`` blocks from the stash (taken for it by :meth:`take`) up to ``blocks``,
@@ -230,27 +311,24 @@ class PrefixCache:
         first = req.cached_blocks
         if first >= full:
             return
-        key_of, cached = self._key, self._cached
+        key_of, oldest = self._key, self._first
         keys, blocks = self.keys(req, full), req.blocks
         for j in range(first, full):
             label, key = blocks[j], keys[j]
             key_of[label] = key
-            labels = cached.get(key)
-            if labels is None:
-                cached[key] = {label: None}
-            else:
-                labels[label] = None
+            if oldest.setdefault(key, label) != label:
+                self._more.setdefault(key, {})[label] = None
         req.cached_blocks = full
 
     def release(self, req) -> None:
         """Free ``req``'s blocks, tail first: those no other request holds join the free
         queue's tail, keeping their keys (cached until reused)."""
-        ref, queue = self._ref, self._queue
-        if req.blocks:
-            for b in reversed(req.blocks):
+        ref, queue, blocks = self._ref, self._queue, req.blocks
+        if blocks:
+            for b in reversed(blocks):
                 ref[b] -= 1
                 if ref[b] == 0:
-                    queue[b] = None
+                    queue.append(b)
         req.blocks = []
         req.cached_blocks = 0
 

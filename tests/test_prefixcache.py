@@ -5,8 +5,12 @@ queue."""
 
 from __future__ import annotations
 
+import random
+from collections import OrderedDict
+
+import pytest
 from driftsched.sim.enginestate import EngineRequest
-from driftsched.sim.prefixcache import Prefix, PrefixCache
+from driftsched.sim.prefixcache import FreeQueue, Prefix, PrefixCache
 
 
 def request(index, prompt, ids=None, chunk=4, outputs=0):
@@ -75,6 +79,67 @@ def test_touching_a_free_hit_block_takes_it_off_the_free_queue():
     assert pool.free == free - 2
     pool.release(b)
     assert pool.free == free
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+def test_a_key_two_blocks_hold_is_found_while_either_is_cached(a_first):
+    """Two requests that computed the same shared blocks (neither was cached when the other
+    started) both register them, as vLLM keeps both blocks under the hash: a lookup finds the
+    oldest registration; once a block is reused, the other one."""
+    pool = PrefixCache(16, 4)  # labels 1-15
+    a, b = request(0, 13, [1, 2, 3]), request(1, 13, [1, 2, 3])
+    hold(pool, a, 3)  # labels 1, 2, 3
+    hold(pool, b, 3)  # labels 4, 5, 6: the same keys again
+    assert pool.cached_blocks == 6
+    c = request(2, 13, [1, 2, 3])
+    assert pool.lookup(c) == [1, 2, 3]
+    for r in (a, b) if a_first else (b, a):
+        pool.release(r)  # tail first onto the free queue, after the 9 never-used labels
+    pool.take(9 + 1)
+    if a_first:  # label 3 reused: block 2 is found in b's copy
+        assert pool.lookup(c) == [1, 2, 6]
+        pool.take(2)  # labels 2, 1
+        assert pool.lookup(c) == [4, 5, 6] and pool.cached_blocks == 3
+    else:  # b's label 6 reused: a's copies are still the oldest
+        assert pool.lookup(c) == [1, 2, 3]
+        pool.take(2)  # labels 5, 4
+        assert pool.lookup(c) == [1, 2, 3] and pool.cached_blocks == 3
+    pool.take(3)
+    assert pool.lookup(c) == [] and pool.cached_blocks == 0
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 12])
+@pytest.mark.parametrize("pop_share", [0.02, 0.3, 0.7])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_free_queue_keeps_an_ordered_dicts_order(blocks, pop_share, seed):
+    """Take from the head, remove from anywhere, append at the tail: the order is that of an
+    ``OrderedDict`` of the free labels, through the lazy deletion, the cut-off head (many
+    takes: ``pop_share`` 0.3, 0.7) and the rebuilds (long runs of removals and re-appends, as
+    cache hits on free blocks make: 0.02)."""
+    rnd = random.Random(seed)
+    queue, model = FreeQueue(range(1, blocks + 1)), OrderedDict.fromkeys(range(1, blocks + 1))
+    held: list[int] = []
+    for _ in range(4000):
+        if model and rnd.random() < pop_share:
+            n = rnd.randint(1, len(model))
+            got: list[int] = []
+            queue.pop_into(got, n)
+            assert got == [model.popitem(last=False)[0] for _ in range(n)]
+            held += got
+        elif model and rnd.random() < 0.5:
+            label = rnd.choice(list(model))
+            del model[label]
+            queue.remove(label)
+            held.append(label)
+        elif held:
+            label = held.pop(rnd.randrange(len(held)))
+            model[label] = None
+            queue.append(label)
+        assert queue.size == len(model)
+    assert queue._base > 0  # the list was cut or rebuilt: those paths ran
+    got = []
+    queue.pop_into(got, queue.size)
+    assert got == list(model)
 
 
 def test_live_prompt_ids_are_shared_exactly_where_the_prefix_says():
