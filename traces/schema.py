@@ -337,7 +337,7 @@ def parse_prefix(text) -> tuple[int, tuple[int, ...]] | None:
     if text is None or text is pd.NA or text != text or not text:
         return None
     chunk, _, ids = text.partition(":")
-    return int(chunk), tuple(int(i) for i in ids.split())
+    return int(chunk), tuple(map(int, ids.split()))
 
 
 def _check_tiers(tier: pd.Series, problems: list[Problem]) -> None:
