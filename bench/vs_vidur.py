@@ -202,6 +202,16 @@ def run_vidur(python: Path, args: list[str], log: Path) -> float:
     return wall
 
 
+def best_wall_s(argv: list[str], repeats: int) -> float:
+    """The best wall time of ``repeats`` runs of the process ``argv`` (which must succeed)."""
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    return min(walls)
+
+
 def vidur_loop_seconds(log: Path) -> float | None:
     """Seconds between Vidur's 'Starting simulation' and 'Simulation ended' log lines (its
     event loop alone; the log has 1-second resolution)."""
@@ -292,34 +302,21 @@ def main() -> None:
         result = simulate(trace, mode="continuous", max_concurrency=BATCH_CAP, profile=profile)
         runs.append(time.perf_counter() - t0)
     ds_s = min(runs)
-    cli = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable, "-m", "driftsched.cli", "sim", "run",
-                "--trace", str(work / "trace.parquet"),
-                "--profile", str(work / "profile.json"),
-                "--set", f"max_concurrency={BATCH_CAP}",
-                "-o", str(work / "ds"),
-                "--no-plots",  # as Vidur runs (--no-metrics_config_store_plots)
-            ],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        cli.append(time.perf_counter() - t0)
-    ds_cli_s = min(cli)
-    imports = []  # the CLI's fixed cost: interpreter start-up and the modules sim run imports
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", IMPORTS], check=True, capture_output=True)
-        imports.append(time.perf_counter() - t0)
-    ds_imports_s = min(imports)
-    libraries = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LIBRARIES], check=True, capture_output=True)
-        libraries.append(time.perf_counter() - t0)
-    ds_libraries_s = min(libraries)
+    ds_cli_s = best_wall_s(
+        [
+            sys.executable, "-m", "driftsched.cli", "sim", "run",
+            "--trace", str(work / "trace.parquet"),
+            "--profile", str(work / "profile.json"),
+            "--set", f"max_concurrency={BATCH_CAP}",
+            "-o", str(work / "ds"),
+            "--no-plots",  # as Vidur runs (--no-metrics_config_store_plots)
+        ],
+        args.repeats,
+    )  # fmt: skip
+    # the CLI's fixed cost (interpreter start-up and the modules sim run imports), and the
+    # part of it that is third-party libraries
+    ds_imports_s = best_wall_s([sys.executable, "-c", IMPORTS], args.repeats)
+    ds_libraries_s = best_wall_s([sys.executable, "-c", LIBRARIES], args.repeats)
     ds_e2e = float(result.records["e2e_s"].median())
     print()
     print(f"{'':34} {'wall s':>8} {'median E2E s':>13}")

@@ -265,7 +265,7 @@ class PrefixCache:
         out = []
         first = self._first
         for j in range((req.num_tokens - 1) // self.block_size):
-            label = first.get(self.key(req, j), 0)
+            label = first.get(self.key(req, j), 0)  # 0, the null block, is never cached
             if not label:
                 break
             out.append(label)
