@@ -44,63 +44,103 @@ def jain(x: np.ndarray) -> float:
 
 def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
     """Metrics of one group of records (all of a run, or one tier/tenant)."""
-    done = rec[rec["finished"]]
-    rejected = int(rec["rejected"].sum())
-    out: dict[str, float] = {
-        "requests": len(rec),
-        "finished": len(done),
-        "unfinished": int((~rec["finished"]).sum()) - rejected,
-        "rejected": rejected,
-        "rejected_rate": rejected / len(rec) if len(rec) else float("nan"),
-    }
-    for name in LATENCIES:
-        v = done[f"{name}_s"].to_numpy(dtype=float)
-        v = v[np.isfinite(v)]
-        for (label, _), value in zip(STATS, _pcts(v), strict=True):
-            out[f"{name}_{label}_s"] = value
-        out[f"{name}_mean_s"] = float(v.mean()) if v.size else float("nan")
-    w = done["queue_wait_s"].to_numpy(dtype=float)
-    out["queue_wait_max_s"] = float(w.max()) if w.size else float("nan")
-    span = (done["done_s"].max() - rec["arrival_s"].min()) if len(done) else float("nan")
-    out["output_tokens_per_s"] = (
-        float(done["output_tokens"].sum() / span) if span and span > 0 else float("nan")
-    )
-    admitted = rec[rec["est_class"].notna()]  # requests that reached the gateway
-    # in the unit the estimator counted in: words when it saw words (the estimator view)
-    truth = "observed_length" if "observed_length" in rec.columns else "output_tokens"
-    err = (admitted["estimate_tokens"] - admitted[truth]).to_numpy(dtype=float)
-    out["est_mae_tokens"] = float(np.abs(err).mean()) if err.size else float("nan")
-    out["est_rmse_tokens"] = float(np.sqrt((err**2).mean())) if err.size else float("nan")
-    out["est_bias_tokens"] = float(err.mean()) if err.size else float("nan")
-    agree = admitted["est_class"] == admitted["true_class"]
-    out["class_agreement"] = float(agree.mean()) if len(admitted) else float("nan")
-    out["preemptions"] = int(rec["preemptions"].sum())
-    for slo in ("ttft", "e2e"):
-        col = f"{slo}_slo_s"
-        if col in rec.columns:
-            has = rec[col].notna()
-            if has.any():
-                met = rec["finished"] & (rec[f"{slo}_s"] <= rec[col])
-                out[f"{slo}_slo_attainment"] = float(met[has].mean())
-    return out
+    return _summarise(_Columns(rec), slice(None))
 
 
 def summary(rec: pd.DataFrame, by: str | None = None, labels: dict | None = None) -> pd.DataFrame:
-    """One row for the run (``by=None``), or one per ``tier`` / ``tenant``; ``labels`` (policy,
-    corrector, mode, ...) are prepended as columns."""
+    """One row for the run (``by=None``), or one per ``tier`` / ``tenant`` (in sorted order:
+    a categorical's category order), labelled with ``labels`` (policy, corrector, mode, ...)
+    prepended as columns."""
     labels = labels or {}
+    cols = _Columns(rec)
     if by is None:
-        rows = [summarise_frame(rec)]
-        keys: list[dict] = [{}]
+        rows, keys = [_summarise(cols, slice(None))], [{}]
     else:
-        groups = list(rec.groupby(by, observed=True, sort=True))
-        rows = [summarise_frame(g) for _, g in groups]
-        keys = [{by: k} for k, _ in groups]
+        codes, uniques = pd.factorize(rec[by], sort=True)  # (a missing key: -1, left out)
+        order = np.argsort(codes, kind="stable")  # each group's rows in record order
+        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+        rows = [_summarise(cols, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        keys = [{by: key} for key in uniques]
     table = pd.DataFrame([{**labels, **k, **r} for k, r in zip(keys, rows, strict=True)])
     if by is None:
-        done = rec[rec["finished"]]
+        done = rec.loc[cols.finished, ["output_tokens", "e2e_s", "tenant"]]
         service = (
             (done["output_tokens"] / done["e2e_s"]).groupby(done["tenant"], observed=True).mean()
         )
         table["jain_fairness"] = jain(service.to_numpy(dtype=float))
     return table
+
+
+class _Columns:
+    """The columns the metrics read, as numpy arrays taken once from a records table (a group
+    is then an index into them, not a copy of the table)."""
+
+    def __init__(self, rec: pd.DataFrame):
+        def floats(name: str) -> np.ndarray:
+            values = rec[name].to_numpy()  # a float column's own array: no copy
+            if values.dtype != np.float64:
+                values = rec[name].to_numpy(dtype=float, na_value=np.nan)
+            return values
+
+        self.finished = rec["finished"].to_numpy(dtype=bool)
+        self.rejected = rec["rejected"].to_numpy(dtype=bool)
+        self.latency = {name: floats(f"{name}_s") for name in LATENCIES}
+        self.done_s, self.arrival_s = floats("done_s"), floats("arrival_s")
+        self.output_tokens = rec["output_tokens"].to_numpy()
+        self.admitted = rec["est_class"].notna().to_numpy()  # requests that reached the gateway
+        # in the unit the estimator counted in: words when it saw words (the estimator view)
+        truth = "observed_length" if "observed_length" in rec.columns else "output_tokens"
+        self.error = floats("estimate_tokens") - floats(truth)
+        self.agree = (rec["est_class"] == rec["true_class"]).to_numpy(dtype=bool)
+        self.preemptions = rec["preemptions"].to_numpy()
+        self.slo = {
+            slo: (floats(f"{slo}_s"), floats(f"{slo}_slo_s"))
+            for slo in ("ttft", "e2e")
+            if f"{slo}_slo_s" in rec.columns
+        }
+
+
+def _summarise(cols: _Columns, rows) -> dict[str, float]:
+    """Metrics of the records ``rows`` (a slice or index array) of ``cols``."""
+    finished, admitted = cols.finished[rows], cols.admitted[rows]
+    n, n_done = finished.size, int(finished.sum())
+    rejected = int(cols.rejected[rows].sum())
+    out: dict[str, float] = {
+        "requests": n,
+        "finished": n_done,
+        "unfinished": n - n_done - rejected,
+        "rejected": rejected,
+        "rejected_rate": rejected / n if n else float("nan"),
+    }
+
+    def done(values: np.ndarray) -> np.ndarray:  # the finished requests' values
+        return values[rows] if n_done == n else values[rows][finished]
+
+    latency = {name: done(cols.latency[name]) for name in LATENCIES}
+    for name, v in latency.items():
+        v = v[np.isfinite(v)]
+        for (label, _), value in zip(STATS, _pcts(v), strict=True):
+            out[f"{name}_{label}_s"] = value
+        out[f"{name}_mean_s"] = float(v.mean()) if v.size else float("nan")
+    w = latency["queue_wait"]
+    out["queue_wait_max_s"] = float(w.max()) if w.size else float("nan")
+    span = float("nan")
+    if n_done:  # NaN skipped, as pandas reduces
+        span = np.fmax.reduce(done(cols.done_s)) - np.fmin.reduce(cols.arrival_s[rows])
+    tokens = np.nansum(done(cols.output_tokens))
+    out["output_tokens_per_s"] = float(tokens / span) if span and span > 0 else float("nan")
+    all_admitted = bool(admitted.all())
+    err = cols.error[rows] if all_admitted else cols.error[rows][admitted]
+    out["est_mae_tokens"] = float(np.abs(err).mean()) if err.size else float("nan")
+    out["est_rmse_tokens"] = float(np.sqrt((err**2).mean())) if err.size else float("nan")
+    out["est_bias_tokens"] = float(err.mean()) if err.size else float("nan")
+    agree = cols.agree[rows] if all_admitted else cols.agree[rows][admitted]
+    out["class_agreement"] = float(agree.mean()) if agree.size else float("nan")
+    out["preemptions"] = int(np.nansum(cols.preemptions[rows]))
+    for slo, (seconds, target) in cols.slo.items():
+        target = target[rows]
+        has = ~np.isnan(target)
+        if has.any():
+            met = finished & (seconds[rows] <= target)
+            out[f"{slo}_slo_attainment"] = float(met[has].mean())
+    return out

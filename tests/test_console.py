@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from driftsched.ground.console import fmt, table
+from driftsched.ground.console import fmt, rows_table, table
 
 
 def wide_frame() -> pd.DataFrame:
@@ -40,3 +40,41 @@ def test_a_narrow_table_stays_one_table():
     out = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     out.print(table(pd.DataFrame({"a": [1.5], "b": ["x"]}), "t", width=120))
     assert "(1/" not in out.export_text()
+
+
+def _render(renderable, width: int) -> str:
+    out = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    out.print(renderable)
+    return out.export_text()
+
+
+def test_values_are_printed_as_they_are_not_as_markup():
+    """A value, a header or a title with square brackets or emoji codes is text (a plugin's
+    docstring reading ``base[category]`` used to lose ``[category]`` as a rich markup tag)."""
+    text = _render(
+        rows_table(
+            [("x", "base[category] * safety[tier]", ":smile:")],
+            ["[k]", "what", "c"],
+            title="a [bold]title",
+        ),  # fmt: skip
+        120,
+    )
+    for literal in ("base[category] * safety[tier]", ":smile:", "[k]", "a [bold]title"):
+        assert literal in text, literal
+
+
+@pytest.mark.parametrize("width", [60, 100])
+def test_a_description_too_long_for_a_line_wraps_whole_in_its_cell(width):
+    """`sim list` describes every extension: a long description wraps within the width beside
+    the columns that name the row, and none of its words is cut (it used to run off the edge)."""
+    prose = " ".join(f"word{k}" for k in range(80))
+    text = _render(
+        rows_table([("policy", "fifo", prose)], ["kind", "name", "what"], width=width), width
+    )
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert sum("fifo" in line for line in lines) == 1 and len(lines) > 5  # one row, wrapped
+    assert "…" not in text
+    words = text.replace("│", " ").split()
+    for k in range(80):
+        assert f"word{k}" in words, k

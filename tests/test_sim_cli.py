@@ -123,6 +123,24 @@ def test_a_command_line_builds_only_the_group_it_names():
     assert names == [*GROUPS, *COMMANDS]
 
 
+def test_sim_list_describes_every_extension_by_its_docstring():
+    """Each description is the extension's own first paragraph, whole and as written: a
+    compiled router's docstring without the signature Cython puts before it (the compiled
+    build listed ``least_outstanding(candidates: ...) -> ReplicaState``), brackets kept."""
+    from driftsched.sim.correctors import CORRECTORS
+    from driftsched.sim.router import ROUTERS
+
+    from driftsched.cli.sim import _describe
+
+    assert _describe(ROUTERS, "least_outstanding", "built-in") == (
+        "Fewest requests in flight; ties to the lowest replica id."
+    )
+    assert _describe(CORRECTORS, "none", "built-in").startswith("``base[category] * safety[tier]")
+    listed = run_cli("sim", "list").stdout
+    assert "least_outstanding(" not in listed
+    assert "``base[category]" in listed and "safety[tier]" in listed  # (may wrap between)
+
+
 def test_sim_compare_table(tmp_path):
     trace = generate("driftsched-paper", requests=200, seed=2).write(tmp_path / "t.csv")
     out = tmp_path / "cmp"

@@ -1,3 +1,3 @@
-from driftsched.cli import main
+from driftsched.cli import run
 
-main()
+run()

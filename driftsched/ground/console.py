@@ -30,7 +30,9 @@ def table(frame: pd.DataFrame, title: str | None = None, index: bool | str = Fal
     """``frame`` as rich tables that never cut a value: numbers right-aligned and shortened by
     :func:`fmt`, no ellipsis anywhere (a long header folds), and when the columns do not fit
     the console's width (or ``width``) they are split over several tables, each repeating the
-    leading text columns that identify a row (the narrow layout)."""
+    leading text columns that identify a row (the narrow layout). A text too long for a line
+    beside those columns (a description) wraps within its cell. Values are printed as they
+    are: ``[x]`` is text, not rich markup."""
     import pandas as pd
 
     if index:
@@ -46,6 +48,7 @@ def rows_table(rows, columns, numeric=None, title: str | None = None, width=None
     command that must start fast prints); ``numeric`` per column says which are right-aligned
     (default: none)."""
     from rich.console import Group
+    from rich.text import Text
 
     names = [str(c) for c in columns]
     numeric = list(numeric) if numeric is not None else [False] * len(names)
@@ -60,6 +63,11 @@ def rows_table(rows, columns, numeric=None, title: str | None = None, width=None
             break
         keys.append(k)
     width = (width or console.width or 160) - 1
+    keys_need = sum(need[k] for k in keys)
+    for k, is_number in enumerate(numeric):  # prose too long for a line wraps in its cell
+        beside = width - keys_need + (need[k] if k in keys else 0)  # beside the other keys
+        if not is_number and need[k] > beside:
+            need[k] = max(min(len(names[k]), HEADER_FOLD) + PAD, beside)
     groups, current = [], list(keys)
     for k in range(len(names)):
         if k in keys:
@@ -72,20 +80,19 @@ def rows_table(rows, columns, numeric=None, title: str | None = None, width=None
     parts = []
     for g, cols in enumerate(groups):
         suffix = f" ({g + 1}/{len(groups)})" if len(groups) > 1 else ""
+        heading = f"{title}{suffix}" if title else suffix.strip()
         t = Table(
-            title=f"{title}{suffix}" if title else (suffix.strip() or None),
-            title_justify="left",
-            header_style="bold",
+            title=Text(heading) if heading else None, title_justify="left", header_style="bold"
         )
         for k in cols:
             t.add_column(
-                names[k],
+                Text(names[k]),
                 justify="right" if numeric[k] else "left",
                 overflow="fold",
                 min_width=need[k] - PAD,
             )
         for row in cells:
-            t.add_row(*(row[k] for k in cols))
+            t.add_row(*(Text(row[k]) for k in cols))
         parts.append(t)
     return parts[0] if len(parts) == 1 else Group(*parts)
 
