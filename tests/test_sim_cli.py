@@ -123,6 +123,33 @@ def test_a_command_line_builds_only_the_group_it_names():
     assert names == [*GROUPS, *COMMANDS]
 
 
+def test_the_command_ends_without_shutdown_collections_and_runs_its_exit_handlers():
+    """The console script and ``python -m driftsched.cli`` run :func:`driftsched.cli.run`:
+    after the command the garbage collector's objects are frozen (the interpreter's shutdown
+    collections would walk them all), and exit handlers still run with the command's code."""
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["driftsched"] == "driftsched.cli:run"
+    assert "run()" in (root / "driftsched" / "cli" / "__main__.py").read_text()
+    code = (
+        "import atexit, gc, sys\n"
+        "from driftsched.cli import run\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['driftsched', '--version']\n"
+        "run()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "frozen True", r.stdout + r.stderr
+    bad = subprocess.run([sys.executable, "-c", code.replace("--version", "--nope")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and bad.stdout.splitlines()[-1] == "frozen True"
+
+
 def test_sim_list_describes_every_extension_by_its_docstring():
     """Each description is the extension's own first paragraph, whole and as written: a
     compiled router's docstring without the signature Cython puts before it (the compiled
