@@ -87,8 +87,10 @@ def __getattr__(name: str):
 def run() -> None:
     """The ``driftsched`` command (the console script and ``python -m driftsched.cli``):
     :func:`main`, then the process ends without the interpreter's garbage collections at
-    shutdown walking every object the libraries made (~0.1 s of a ``sim run``; whatever is
-    garbage by then goes with the process). Atexit handlers and finalizers still run."""
+    shutdown walking every object the libraries made (~0.1 s of a ``sim run``). Atexit handlers
+    still run and objects are still released as the modules are torn down; only cyclic garbage
+    left at exit is not collected (the process's memory goes back to the system with it).
+    Commands write their files atomically and close them before they return."""
     import gc
 
     try:
