@@ -109,8 +109,9 @@ def extensions() -> list:
         compiler_directives={
             "language_level": 3,
             "annotation_typing": False,  # annotations are documentation: Python semantics
+            # binding: compiled functions keep their introspectable signature (inspect), so
+            # no signature is embedded in their docstrings: __doc__ is the source's, both builds
             "binding": True,
-            "embedsignature": True,
         },
         build_dir="build/cython",  # the generated C stays out of the source tree
         nthreads=os.cpu_count() or 1,

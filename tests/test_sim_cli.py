@@ -152,13 +152,18 @@ def test_the_command_ends_without_shutdown_collections_and_runs_its_exit_handler
 
 def test_sim_list_describes_every_extension_by_its_docstring():
     """Each description is the extension's own first paragraph, whole and as written: a
-    compiled router's docstring without the signature Cython puts before it (the compiled
-    build listed ``least_outstanding(candidates: ...) -> ReplicaState``), brackets kept."""
+    compiled function's docstring is its source's, as in the pure build (the compiled build
+    embedded Cython's signature line and listed ``least_outstanding(candidates: ...) ->
+    ReplicaState``; its signature stays introspectable), brackets kept."""
+    import inspect
+
     from driftsched.sim.correctors import CORRECTORS
-    from driftsched.sim.router import ROUTERS
+    from driftsched.sim.router import ROUTERS, least_outstanding
 
     from driftsched.cli.sim import _describe
 
+    assert least_outstanding.__doc__.startswith("Fewest requests in flight")
+    assert list(inspect.signature(least_outstanding).parameters) == ["candidates", "replicas"]
     assert _describe(ROUTERS, "least_outstanding", "built-in") == (
         "Fewest requests in flight; ties to the lowest replica id."
     )

@@ -156,8 +156,6 @@ def _describe(registry, name: str, origin: str) -> str:
         obj = registry.resolve(name)
     except DriftschedError as exc:
         return f"cannot load: {exc}"
-    own = (obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__) or ""
-    if own.startswith(f"{getattr(obj, '__name__', '')}("):
-        own = own.partition("\n")[2]  # a compiled function's signature line (embedsignature)
-    text = own.strip() or sys.modules[obj.__module__].__doc__ or ""
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
+    text = own or sys.modules[obj.__module__].__doc__ or ""
     return " ".join(text.strip().split("\n\n")[0].split())
