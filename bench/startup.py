@@ -37,9 +37,9 @@ def timed(argv: list[str]) -> float:
 
 @contextlib.contextmanager
 def bytecode_cached():
-    """Yields what runs inside see: ``"written"`` (the environment caches bytecode, as Python
-    does by default) or ``"written for this run"`` (it does not: driftsched's packages are
-    byte-compiled here, and the caches this made are removed on the way out)."""
+    """Runs inside read driftsched's bytecode from a cache; yields how: written by Python
+    itself (its default), or, where ``PYTHONDONTWRITEBYTECODE`` is set, written here for this
+    run (driftsched's packages byte-compiled; the caches this made removed on the way out)."""
     if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
         yield "written (Python's default)"
         return

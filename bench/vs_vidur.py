@@ -212,12 +212,9 @@ def run_vidur(python: Path, args: list[str], log: Path) -> float:
 
 def best_wall_s(argv: list[str], repeats: int) -> float:
     """The best wall time of ``repeats`` runs of the process ``argv`` (which must succeed)."""
-    walls = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
-        walls.append(time.perf_counter() - t0)
-    return min(walls)
+    from startup import timed
+
+    return min(timed(argv) for _ in range(repeats))
 
 
 def vidur_loop_seconds(log: Path) -> float | None:
