@@ -4,6 +4,8 @@ times the engine's capacity for ``--seconds`` (default 10x for 60 s), plus the s
     python bench/serve.py                       # load bench + both self-checks (~4 min)
     python bench/serve.py --only load --load 10 --seconds 60
     python bench/serve.py --only load --kill-upstream-at 20   # two upstreams, one killed
+    python bench/serve.py --only gateway --requests 200 --busy-cpus 4        # a busy host
+    python bench/serve.py --only gateway --requests 200 --stall-engine 20 1.5  # a frozen one
 
 Each server runs in its own process on loopback. The client is the trace replayer of
 ``driftsched.validate.serve.client`` (streamed; a client that waited ``--give-up`` seconds for
@@ -17,7 +19,10 @@ its answer disconnects). Printed, with the CPU model and the cost model:
   request to its last byte), P50/P99 — HTTP parsing, admission, relaying, both hops;
 - the gateway process's memory (RSS) sampled each second: start, peak, end;
 - with ``--kill-upstream-at T``: two engine upstreams, one killed at T s (streams on it end
-  with an error event; new requests go to the other) — outcomes as above.
+  with an error event; new requests go to the other) — outcomes as above;
+- for the self-checks, how far behind the engine server's loop ran; ``--busy-cpus N`` runs
+  them beside N spinning processes, ``--stall-engine AT SECONDS`` freezes the engine server
+  (SIGSTOP) that long, AT seconds into the replay (docs/serve.md, *A busy or stalling host*).
 
 Figures are printed, never asserted; the self-checks' gates live in tests/test_http_selfcheck.py.
 """
@@ -43,8 +48,9 @@ from driftsched.validate.serve.selfcheck import (
     engine_selfcheck,
     gateway_selfcheck,
     through_gateway,
+    timeline_health,
 )
-from driftsched.validate.serve.server import ServiceProcess
+from driftsched.validate.serve.server import ServiceProcess, busy_cpus
 
 from driftsched.ground.machine import machine_line
 
@@ -161,25 +167,37 @@ def main(argv=None) -> None:
     ap.add_argument("--give-up", type=float, default=30.0)
     ap.add_argument("--kill-upstream-at", type=float, default=None)
     ap.add_argument("--folder", default=None)
+    ap.add_argument("--requests", type=int, default=300, help="each self-check's trace")
+    ap.add_argument("--busy-cpus", type=int, default=0, help="spinners beside the self-checks")
+    ap.add_argument("--stall-engine", type=float, nargs=2, metavar=("AT", "SECONDS"))
     args = ap.parse_args(argv)
     folder = Path(args.folder or tempfile.mkdtemp(prefix="driftsched-serve-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine_line()}; cost model: {cost_model_label(load_profile(args.profile))}")
     print(f"logs and records: {folder}")
-    if args.only in (None, "engine"):
-        r = engine_selfcheck(args.profile, requests=300, load=0.6)
-        print("engine serve vs the offline simulator (300 requests, x0.6): E2E P50 "
-              f"{r['live_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f} s "
-              f"(error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%}, "
-              f"TTFT P50 error {r['ttft_p50_rel_error']:.2%}; finished "
-              f"{r['live_finished']}/{r['sim_finished']}")  # fmt: skip
-    if args.only in (None, "gateway"):
-        r = gateway_selfcheck(folder / "gateway-check", args.profile, requests=300, load=0.8)
-        print("gateway serve -> engine serve vs the simulator (sjf + ewma, 16 in flight, 300 "
-              f"requests, x0.8): E2E P50 {r['gateway_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f}"
-              f" s (error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%};"
-              f" client E2E P50 error {r['client_e2e_p50_rel_error']:.2%}; outcomes "
-              f"{json.dumps(r['outcomes'])}")  # fmt: skip
+    n, stall = args.requests, tuple(args.stall_engine) if args.stall_engine else None
+    if args.busy_cpus or stall:
+        print(f"self-checks beside {args.busy_cpus} spinning processes; engine frozen: "
+              + (f"{stall[1]:g} s at {stall[0]:g} s" if stall else "no"))  # fmt: skip
+    with busy_cpus(args.busy_cpus):
+        if args.only in (None, "engine"):
+            r = engine_selfcheck(args.profile, requests=n, load=0.6, stall=stall)
+            print(f"engine serve vs the offline simulator ({n} requests, x0.6): E2E P50 "
+                  f"{r['live_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f} s "
+                  f"(error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%}, "
+                  f"TTFT P50 error {r['ttft_p50_rel_error']:.2%}; finished "
+                  f"{r['live_finished']}/{r['sim_finished']}")  # fmt: skip
+            print("  " + timeline_health(r))
+        if args.only in (None, "gateway"):
+            r = gateway_selfcheck(folder / "gateway-check", args.profile, requests=n, load=0.8,
+                                  stall=stall)  # fmt: skip
+            print(f"gateway serve -> engine serve vs the simulator (sjf + ewma, 16 in flight, {n} "
+                  f"requests, x0.8): E2E P50 {r['gateway_e2e_p50_s']:.3f} vs "
+                  f"{r['sim_e2e_p50_s']:.3f} s (error {r['e2e_p50_rel_error']:.2%}), P99 error "
+                  f"{r['e2e_p99_rel_error']:.2%}; client E2E P50 error "
+                  f"{r['client_e2e_p50_rel_error']:.2%}; outcomes "
+                  f"{json.dumps(r['outcomes'])}")  # fmt: skip
+            print("  " + timeline_health(r))
     if args.only in (None, "load"):
         load_bench(args, folder / "load")
     sys.stdout.flush()

@@ -40,6 +40,14 @@ def engine_serve(
     max_num_batched_tokens: Annotated[
         int | None, typer.Option(help="override the profile's")
     ] = None,
+    catch_up_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="the longest host stall the step loop catches up on (default 5 s); beyond it "
+            "the timeline restarts (a slip, counted in /metrics)",
+        ),
+    ] = None,
 ) -> None:
     """Serve /v1/completions, /v1/chat/completions, /v1/models, /health and /metrics (vLLM's
     metric names) with tokens streamed at the profile's step times: "an L4 running Qwen" with
@@ -58,7 +66,8 @@ def engine_serve(
         }.items()
         if v is not None
     }
-    app = engine_app(prof, model_name=served_model_name, engine=overrides)
+    extra = {} if catch_up_s is None else {"catch_up_s": catch_up_s}
+    app = engine_app(prof, model_name=served_model_name, engine=overrides, **extra)
     print(f"engine serve on http://{host}:{port}  cost model: {cost_model_label(prof)}", flush=True)
     serve(app, host=host, port=port)
 

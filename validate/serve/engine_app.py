@@ -35,7 +35,7 @@ from driftsched.validate.serve.openai_api import (
     parse,
     sse,
 )
-from driftsched.validate.serve.realtime import RealtimeEngine
+from driftsched.validate.serve.realtime import CATCH_UP_S, RealtimeEngine
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -52,9 +52,11 @@ def engine_app(
     model_name: str | None = None,
     engine: dict | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    catch_up_s: float = CATCH_UP_S,
 ) -> FastAPI:
     """The app (see the module docstring). ``model_name`` is what ``/v1/models`` lists and
-    requests may name (default: the profile's model); ``engine`` overrides engine settings."""
+    requests may name (default: the profile's model); ``engine`` overrides engine settings;
+    ``catch_up_s`` is the engine loop's (:class:`~.realtime.RealtimeEngine`)."""
     model = profile.provenance.model
     name = model_name or (model if model and " " not in model else profile.name)
     label = cost_model_label(profile)
@@ -63,7 +65,7 @@ def engine_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         metrics = EngineMetrics(name, profile)
-        core = RealtimeEngine(profile, engine=engine, observers=(metrics,))
+        core = RealtimeEngine(profile, engine=engine, catch_up_s=catch_up_s, observers=(metrics,))
         metrics.bind(core)
         state.update(core=core, metrics=metrics, task=asyncio.create_task(core.run()))
         try:

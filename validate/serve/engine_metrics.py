@@ -2,12 +2,17 @@
 ``vllm/v1/metrics/loggers.py``: labels ``model_name`` and ``engine``), so dashboards, gateways
 and autoscalers that read a vLLM server read this one unchanged. One extra series,
 ``driftsched_engine_profile_info``, says which cost model the timings come from and whether it
-is a *prior* or *measured*.
+is a *prior* or *measured*; three say how well the server kept the model's timeline on this
+host (:mod:`.realtime`): ``driftsched_engine_lag_max_seconds`` (the furthest behind a step
+started), ``driftsched_engine_timeline_slips_total`` and
+``driftsched_engine_timeline_slipped_seconds_total`` (restarts of the timeline after a stall
+too long to catch up, and the seconds they skipped: non-zero means latencies ran long).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 #: seconds buckets (vLLM's request-latency scale, coarser)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
@@ -82,10 +87,12 @@ class EngineMetrics:
         info.info({"profile": profile.name, "cost_model": profile.provenance.kind})
 
     def bind(self, engine) -> None:
-        """Read the gauges off ``engine`` (a RealtimeEngine) at every scrape."""
+        """Read the gauges and the timeline's health off ``engine`` (a RealtimeEngine) at
+        every scrape."""
         self.running.set_function(lambda: engine.num_running)
         self.waiting.set_function(lambda: engine.num_waiting)
         self.kv_usage.set_function(lambda: engine.kv_usage)
+        self.registry.register(_Timeline(engine, self._values))
 
     # -- observer ------------------------------------------------------------------------------
     def step(self, engine, plan, outcome, seconds: float) -> None:
@@ -114,3 +121,32 @@ class EngineMetrics:
             self.tpot.observe((stream.finish_s - stream.first_token_s) / (stream.tokens - 1))
         self.request_prompt.observe(stream.prompt_tokens)
         self.request_generation.observe(stream.tokens)
+
+
+class _Timeline:
+    """How well the loop kept the model's timeline, read off the engine at scrape time."""
+
+    def __init__(self, engine, values: tuple[str, str]):
+        self.engine, self.values = engine, list(values)
+
+    def collect(self):
+        e, labels = self.engine, ["model_name", "engine"]
+        lag = GaugeMetricFamily(
+            "driftsched_engine_lag_max_seconds",
+            "The furthest behind the model's timeline a step started (caught up)",
+            labels=labels,
+        )
+        lag.add_metric(self.values, e.lag_max_s)
+        slips = CounterMetricFamily(
+            "driftsched_engine_timeline_slips",
+            "Restarts of the timeline after a stall longer than the loop catches up",
+            labels=labels,
+        )
+        slips.add_metric(self.values, e.slips)
+        slipped = CounterMetricFamily(
+            "driftsched_engine_timeline_slipped_seconds",
+            "Seconds of the model's timeline those restarts skipped",
+            labels=labels,
+        )
+        slipped.add_metric(self.values, e.slipped_s)
+        yield from (lag, slips, slipped)

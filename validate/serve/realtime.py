@@ -7,11 +7,20 @@ lasts what the profile's :class:`~driftsched.sim.costmodel.CostModel` says, and 
 requests submitted during a step join at the next boundary, as behind ``vllm serve`` (new
 requests enter vLLM's scheduler between steps) and as in the offline simulator.
 
-Pacing: a step's end is an absolute target (its start plus its predicted seconds) and the next
-step starts at that target, not at the moment the loop woke, so the sleeps' overshoot does not
-add up over thousands of steps. A loop that fell more than ``slack_s`` behind (a stalled
-machine) restarts its timeline at the present instead of racing to catch up. Timestamps
-(``scheduled_s``, ``first_token_s``, ``finish_s``) are on that timeline, seconds since the
+Pacing: the engine keeps the model's timeline, not the host's. A step's end is an absolute
+target (its start plus its predicted seconds) and the next step starts at that target, not at
+the moment the loop woke, so the sleeps' overshoot does not add up over thousands of steps. A
+loop that fell behind (the host busy or stalled: a GC pause, a descheduled process, a paused
+VM) catches up: it runs the steps whose ends already passed back to back, without sleeping,
+until its timeline reaches the present again — the requests' times stay the model's, only
+their tokens reach the client late while it catches up. A request submitted while the loop is
+behind joins at the first step starting at or after its arrival (where the model, never late,
+would have taken it), not at an earlier step the loop is replaying: no request is scheduled
+before it arrived. Only a loop more than ``catch_up_s`` behind gives up: its timeline restarts
+at the present and the seconds skipped count as a *slip*. How far behind the loop ran
+(``lag_max_s``) and what it slipped (``slips``, ``slipped_s``) are kept, and ``/metrics``
+shows them, so a run on a host that stalled says so. Timestamps (``arrival_s``,
+``scheduled_s``, ``first_token_s``, ``finish_s``) are on that timeline, seconds since the
 engine started.
 
 Not modelled here (yet): prefix caching (the simulator's prefix model needs the trace's
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +43,8 @@ from driftsched.sim.kvcache import blocks_for
 from driftsched.sim.profile import Profile
 
 NAN = math.nan
+#: the longest stall the loop hides by catching up (the host's, not the model's)
+CATCH_UP_S = 5.0
 
 
 @dataclass(eq=False)
@@ -76,7 +88,9 @@ class Stream:
 class RealtimeEngine:
     """See the module docstring. ``observers`` get ``step(engine, plan, outcome, seconds)``
     after every step and ``finished(stream)`` once per request that ends (either is optional).
-    ``engine`` overrides the profile's :class:`~driftsched.sim.profile.EngineSettings` fields.
+    ``engine`` overrides the profile's :class:`~driftsched.sim.profile.EngineSettings` fields;
+    ``catch_up_s`` is how far behind the loop may fall and still catch up (see the module
+    docstring).
     """
 
     def __init__(
@@ -85,7 +99,7 @@ class RealtimeEngine:
         *,
         engine: dict | None = None,
         clock: Callable[[], float] = time.perf_counter,
-        slack_s: float = 0.002,
+        catch_up_s: float = CATCH_UP_S,
         observers: tuple = (),
     ):
         settings = profile.engine.model_copy(update=engine or {})
@@ -94,16 +108,22 @@ class RealtimeEngine:
         self.profile, self.settings = profile, settings
         self.engine = ReferenceEngine(settings)
         self.cost = CostModel(profile)
-        self.clock, self.slack_s = clock, slack_s
+        if not catch_up_s >= 0:
+            raise ValueError(f"catch_up_s must be >= 0, not {catch_up_s!r}")
+        self.clock, self.catch_up_s = clock, catch_up_s
         self.observers = observers
         self.t0 = clock()
         self.streams: dict[int, Stream] = {}
         self._requests: dict[int, EngineRequest] = {}
+        self._arrivals: deque[Stream] = deque()  # submitted, not yet handed to the engine
         self._aborts: list[int] = []
         self._next_index = 0
         self._wake = asyncio.Event()
         self.steps = 0
         self.busy_s = 0.0
+        self.lag_max_s = 0.0  # the furthest behind a step started
+        self.slips = 0  # times the loop was too far behind and restarted its timeline
+        self.slipped_s = 0.0  # the seconds those restarts skipped
 
     def now(self) -> float:
         """Seconds since the engine started."""
@@ -131,13 +151,13 @@ class RealtimeEngine:
 
     def submit(self, prompt_tokens: int, max_tokens: int) -> Stream:
         """Queue a request that will generate exactly ``max_tokens`` tokens (a simulated
-        engine has no end-of-sequence token: vLLM with ``ignore_eos``). It joins at the next
-        step boundary. Raises ValueError as :meth:`check`."""
+        engine has no end-of-sequence token: vLLM with ``ignore_eos``). It joins at the first
+        step boundary at or after its arrival (now). Raises ValueError as :meth:`check`."""
         self.check(prompt_tokens, max_tokens)
         index, self._next_index = self._next_index, self._next_index + 1
         stream = Stream(index, prompt_tokens, max_tokens, self.now())
         self.streams[index] = stream
-        self._requests[index] = self.engine.add(index, prompt_tokens, max_tokens)
+        self._arrivals.append(stream)
         self._wake.set()
         return stream
 
@@ -153,7 +173,7 @@ class RealtimeEngine:
 
     @property
     def num_waiting(self) -> int:
-        return len(self.engine.waiting)
+        return len(self.engine.waiting) + len(self._arrivals)
 
     @property
     def kv_usage(self) -> float:
@@ -167,13 +187,17 @@ class RealtimeEngine:
         next_start = None  # the timeline's next boundary; None: restart at the present
         while True:
             self._apply_aborts()
-            if not engine.has_work():
+            if not engine.has_work() and not self._arrivals:
                 self._wake.clear()
                 await self._wake.wait()
                 next_start = None
                 continue
             now = self.now()
-            start = now if next_start is None or now - next_start > self.slack_s else next_start
+            start = self._start(now, next_start)
+            self._join(start)
+            if not engine.has_work():  # behind, and idle on the timeline until the next arrival
+                start = self._arrivals[0].arrival_s
+                self._join(start)
             plan = engine.schedule()
             if plan.empty:
                 raise RuntimeError("engine has work but scheduled nothing (KV cache too small?)")
@@ -196,6 +220,27 @@ class RealtimeEngine:
                     step(self, plan, outcome, seconds)
             next_start = end
 
+    def _start(self, now: float, next_start: float | None) -> float:
+        """The next step's start: the timeline's boundary, however far behind the present it
+        is, unless the loop is more than ``catch_up_s`` behind (a slip: restart at ``now``)."""
+        if next_start is None:
+            return now
+        lag = now - next_start
+        if lag > self.catch_up_s:
+            self.slips += 1
+            self.slipped_s += lag
+            return now
+        if lag > self.lag_max_s:
+            self.lag_max_s = lag
+        return next_start
+
+    def _join(self, start: float) -> None:
+        """Hand the engine every submitted request that arrived by ``start``."""
+        arrivals, add = self._arrivals, self.engine.add
+        while arrivals and arrivals[0].arrival_s <= start:
+            s = arrivals.popleft()
+            self._requests[s.index] = add(s.index, s.prompt_tokens, s.max_tokens)
+
     def _emit(self, plan: StepPlan, outcome: StepOutcome, end_s: float) -> None:
         """Hand every request that produced a token its new count; end the finished ones."""
         streams = self.streams
@@ -209,7 +254,7 @@ class RealtimeEngine:
                 stream.tokens = req.num_output_tokens
                 stream.queue.put_nowait(stream.tokens)
         for req in outcome.finished:
-            self._end(streams[req.index], "length", end_s)
+            self._close(streams[req.index], "length", end_s)
 
     def _apply_aborts(self) -> None:
         aborts, self._aborts = self._aborts, []
@@ -217,13 +262,17 @@ class RealtimeEngine:
             stream = self.streams.get(index)
             if stream is None or stream.finished:
                 continue
-            self.engine.abort(self._requests[index])
-            self._end(stream, "abort", self.now())
+            req = self._requests.get(index)
+            if req is None:  # not handed to the engine yet
+                self._arrivals.remove(stream)
+            else:
+                self.engine.abort(req)
+            self._close(stream, "abort", self.now())
 
-    def _end(self, stream: Stream, reason: str, at_s: float) -> None:
+    def _close(self, stream: Stream, reason: str, at_s: float) -> None:
         stream.reason, stream.finish_s = reason, at_s
         del self.streams[stream.index]
-        del self._requests[stream.index]
+        self._requests.pop(stream.index, None)
         stream.queue.put_nowait(None)
         stream.done.set()
         for obs in self.observers:

@@ -10,12 +10,18 @@ machine (``bench/serve.py`` prints it; CI's HTTP check gates E2E P50 within 2%).
 
 :func:`gateway_selfcheck` does the same for the whole HTTP path: the trace through ``gateway
 serve`` in front of ``engine serve``, against the simulator with the gateway's policy.
+
+Both report how well the engine server kept the model's timeline (:func:`engine_health`), and
+both take ``stall=(at_s, seconds)``: the engine server's process frozen that long, ``at_s``
+seconds after the replay starts (:meth:`~.server.ServiceProcess.stall`) — a host stall on
+purpose, to show what one does to the figures (``bench/serve.py --stall-engine``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +51,60 @@ def selfcheck_trace(profile, requests: int, load: float, seed: int) -> Trace:
     return Trace.from_frame(frame, f"engine self-check x{load:g}", source="selfcheck")
 
 
+#: what :func:`engine_health` reads off an engine server's /metrics
+HEALTH = {
+    "driftsched_engine_lag_max_seconds": "engine_lag_max_s",
+    "driftsched_engine_timeline_slips_total": "engine_slips",
+    "driftsched_engine_timeline_slipped_seconds_total": "engine_slipped_s",
+}
+
+
+def engine_health(url: str) -> dict:
+    """How well the ``engine serve`` at ``url`` kept the model's timeline (its /metrics): the
+    furthest behind a step started, and the restarts after a stall too long to catch up."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    page = httpx.get(url.rstrip("/") + "/metrics", timeout=10).text
+    out = {}
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name in HEALTH:
+                out[HEALTH[sample.name]] = float(sample.value)
+    return out
+
+
+def timeline_health(r: dict) -> str:
+    """One line on how well the engine server kept the model's timeline in a check's run
+    (``r``: its figures): whether the host stalled it, and for how long."""
+    line = f"engine timeline: at most {r['engine_lag_max_s'] * 1e3:.0f} ms behind (caught up)"
+    if r["engine_slips"]:
+        line += (
+            f"; {r['engine_slips']:.0f} slips, {r['engine_slipped_s']:.2f} s skipped — the host "
+            "stalled longer than the loop catches up on: latencies ran long"
+        )
+    return line
+
+
+def _stall_timer(server: ServiceProcess, stall: tuple[float, float] | None):
+    """A timer that freezes ``server`` for ``stall[1]`` s, ``stall[0]`` s after it starts
+    (None without a stall); :func:`_stop` it however the run ends."""
+    if stall is None:
+        return None
+    at_s, seconds = stall
+    timer = threading.Timer(at_s, server.stall, (seconds,))
+    timer.daemon = True
+    return timer
+
+
+def _stop(timer) -> None:
+    """Cancel ``timer`` if it has not fired; wait for a stall under way to end."""
+    if timer is not None:
+        timer.cancel()
+        if timer.is_alive():
+            timer.join()
+
+
 def _p(x: np.ndarray, q: float) -> float:
     x = x[~np.isnan(x)]
     return float(np.percentile(x, q)) if x.size else float("nan")
@@ -57,6 +117,7 @@ def engine_selfcheck(
     seed: int = 0,
     stream: bool = True,
     log=None,
+    stall: tuple[float, float] | None = None,
 ) -> dict:
     """Run the check (module docstring); returns its figures."""
     prof = load_profile(profile)
@@ -64,7 +125,14 @@ def engine_selfcheck(
     config = SimConfig(profile=profile, max_concurrency=10**6, corrector="none", policy="fifo")
     sim = simulate(trace, config, prof).records
     with ServiceProcess(["engine", "serve", "--profile", profile], log=log) as server:
-        live = asyncio.run(replay(server.url, trace.frame, stream=stream))
+        timer = _stall_timer(server, stall)
+        try:
+            if timer is not None:
+                timer.start()
+            live = asyncio.run(replay(server.url, trace.frame, stream=stream))
+        finally:
+            _stop(timer)
+        health = engine_health(server.url)
     out = {
         "cost_model": cost_model_label(prof),
         "cpu": cpu_model(),
@@ -75,6 +143,8 @@ def engine_selfcheck(
         "sim_finished": int(sim["finished"].sum()),
         "send_lag_max_s": float(live["send_lag_s"].max()),
         "tokens_exact": bool((live["generated_tokens"] == live["output_tokens"]).all()),
+        "stall": list(stall) if stall else None,
+        **health,
     }
     for metric in ("e2e_s", "ttft_s"):
         for q in (50, 99):
@@ -143,6 +213,7 @@ def gateway_selfcheck(
     corrector: str = "ewma",
     mode: str = "continuous",
     max_concurrency: int = 16,
+    stall: tuple[float, float] | None = None,
 ) -> dict:
     """The HTTP path against the simulator: the trace through ``gateway serve`` -> ``engine
     serve`` (two processes, streamed) and the same trace — as the client sent it
@@ -162,7 +233,13 @@ def gateway_selfcheck(
     sim = simulate(trace, config, prof).records
     with ServiceProcess(["engine", "serve", "--profile", profile],
                         log=folder / "engine.log") as engine:  # fmt: skip
-        client = through_gateway(trace, engine.url, folder, **settings)
+        timer = _stall_timer(engine, stall)
+        started = None if timer is None else (lambda _: timer.start())
+        try:
+            client = through_gateway(trace, engine.url, folder, started=started, **settings)
+        finally:
+            _stop(timer)
+        health = engine_health(engine.url)
     log = records_frame(read_log(folder / "records.jsonl"))
     out = {
         "cost_model": cost_model_label(prof),
@@ -174,6 +251,8 @@ def gateway_selfcheck(
         "client_ok": int((client["status"] == 200).sum()),
         "sim_finished": int(sim["finished"].sum()),
         "outcomes": log["outcome"].value_counts().to_dict(),
+        "stall": list(stall) if stall else None,
+        **health,
     }
     by_id = log.set_index("request_id")
     for metric in ("e2e_s", "queue_wait_s"):

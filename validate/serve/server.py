@@ -129,6 +129,17 @@ class ServiceProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def stall(self, seconds: float) -> None:
+        """Freeze it (and its children) for ``seconds``: SIGSTOP, then SIGCONT whatever
+        happens — a host stall, for fault injection. Blocks the caller that long."""
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGSTOP)
+            time.sleep(seconds)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+
     def close(self, timeout_s: float = 10.0) -> int | None:
         """Stop it (and its children); returns its exit code."""
         if self.proc.poll() is None:
@@ -147,3 +158,19 @@ class ServiceProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def busy_cpus(n: int):
+    """``n`` processes spinning on the CPU while the block runs, killed after it whatever
+    happens — a busy host, for fault injection (the spinners do nothing else)."""
+    spinners = []
+    try:
+        for _ in range(n):
+            spinners.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+        for proc in spinners:
+            proc.wait()
