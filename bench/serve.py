@@ -155,6 +155,12 @@ def load_bench(args, folder: Path) -> None:
               f"({len(s)} samples)")  # fmt: skip
 
 
+def e2e_line(r: dict, side: str) -> str:
+    """A self-check's E2E figures (``side``: ``live`` or ``gateway``) against the simulator's."""
+    return (f"E2E P50 {r[f'{side}_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f} s (error "
+            f"{r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%}")  # fmt: skip
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=["load", "engine", "gateway"], default=None)
@@ -182,19 +188,15 @@ def main(argv=None) -> None:
     with busy_cpus(args.busy_cpus):
         if args.only in (None, "engine"):
             r = engine_selfcheck(args.profile, requests=n, load=0.6, stall=stall)
-            print(f"engine serve vs the offline simulator ({n} requests, x0.6): E2E P50 "
-                  f"{r['live_e2e_p50_s']:.3f} vs {r['sim_e2e_p50_s']:.3f} s "
-                  f"(error {r['e2e_p50_rel_error']:.2%}), P99 error {r['e2e_p99_rel_error']:.2%}, "
-                  f"TTFT P50 error {r['ttft_p50_rel_error']:.2%}; finished "
-                  f"{r['live_finished']}/{r['sim_finished']}")  # fmt: skip
+            print(f"engine serve vs the offline simulator ({n} requests, x0.6): "
+                  f"{e2e_line(r, 'live')}, TTFT P50 error {r['ttft_p50_rel_error']:.2%}; "
+                  f"finished {r['live_finished']}/{r['sim_finished']}")  # fmt: skip
             print("  " + timeline_health(r))
         if args.only in (None, "gateway"):
             r = gateway_selfcheck(folder / "gateway-check", args.profile, requests=n, load=0.8,
                                   stall=stall)  # fmt: skip
             print(f"gateway serve -> engine serve vs the simulator (sjf + ewma, 16 in flight, {n} "
-                  f"requests, x0.8): E2E P50 {r['gateway_e2e_p50_s']:.3f} vs "
-                  f"{r['sim_e2e_p50_s']:.3f} s (error {r['e2e_p50_rel_error']:.2%}), P99 error "
-                  f"{r['e2e_p99_rel_error']:.2%}; client E2E P50 error "
+                  f"requests, x0.8): {e2e_line(r, 'gateway')}; client E2E P50 error "
                   f"{r['client_e2e_p50_rel_error']:.2%}; outcomes "
                   f"{json.dumps(r['outcomes'])}")  # fmt: skip
             print("  " + timeline_health(r))
