@@ -42,11 +42,6 @@ def jain(x: np.ndarray) -> float:
     )
 
 
-def summarise_frame(rec: pd.DataFrame) -> dict[str, float]:
-    """Metrics of one group of records (all of a run, or one tier/tenant)."""
-    return _summarise(_Columns(rec), slice(None))
-
-
 def summary(rec: pd.DataFrame, by: str | None = None, labels: dict | None = None) -> pd.DataFrame:
     """One row for the run (``by=None``), or one per ``tier`` / ``tenant`` (in sorted order:
     a categorical's category order), labelled with ``labels`` (policy, corrector, mode, ...)
