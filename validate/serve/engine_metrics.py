@@ -47,13 +47,32 @@ HISTOGRAMS = {
 }  # fmt: skip
 
 
+#: how well the loop kept the model's timeline, read off the engine at every scrape:
+#: the RealtimeEngine attribute -> (series, kind, help); a counter's sample ends in ``_total``
+TIMELINE = {
+    "lag_max_s": (
+        "driftsched_engine_lag_max_seconds", "gauge",
+        "The furthest behind the model's timeline a step started (caught up)",
+    ),
+    "slips": (
+        "driftsched_engine_timeline_slips", "counter",
+        "Restarts of the timeline after a stall longer than the loop catches up",
+    ),
+    "slipped_s": (
+        "driftsched_engine_timeline_slipped_seconds", "counter",
+        "Seconds of the model's timeline those restarts skipped",
+    ),
+}  # fmt: skip
+LABELS = ["model_name", "engine"]
+
+
 class EngineMetrics:
     """The engine's Prometheus series in their own registry (``registry``), fed by the
     :class:`~driftsched.validate.serve.realtime.RealtimeEngine` as an observer."""
 
     def __init__(self, model_name: str, profile, registry: CollectorRegistry | None = None):
         self.registry = reg = registry if registry is not None else CollectorRegistry()
-        labels, values = ["model_name", "engine"], (model_name, "0")
+        labels, values = LABELS, (model_name, "0")
 
         def gauge(name, doc):
             return Gauge(name, doc, labels, registry=reg).labels(*values)
@@ -124,29 +143,15 @@ class EngineMetrics:
 
 
 class _Timeline:
-    """How well the loop kept the model's timeline, read off the engine at scrape time."""
+    """The :data:`TIMELINE` series, read off the engine at scrape time."""
+
+    FAMILIES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 
     def __init__(self, engine, values: tuple[str, str]):
         self.engine, self.values = engine, list(values)
 
     def collect(self):
-        e, labels = self.engine, ["model_name", "engine"]
-        lag = GaugeMetricFamily(
-            "driftsched_engine_lag_max_seconds",
-            "The furthest behind the model's timeline a step started (caught up)",
-            labels=labels,
-        )
-        lag.add_metric(self.values, e.lag_max_s)
-        slips = CounterMetricFamily(
-            "driftsched_engine_timeline_slips",
-            "Restarts of the timeline after a stall longer than the loop catches up",
-            labels=labels,
-        )
-        slips.add_metric(self.values, e.slips)
-        slipped = CounterMetricFamily(
-            "driftsched_engine_timeline_slipped_seconds",
-            "Seconds of the model's timeline those restarts skipped",
-            labels=labels,
-        )
-        slipped.add_metric(self.values, e.slipped_s)
-        yield from (lag, slips, slipped)
+        for attr, (name, kind, doc) in TIMELINE.items():
+            family = self.FAMILIES[kind](name, doc, labels=LABELS)
+            family.add_metric(self.values, getattr(self.engine, attr))
+            yield family

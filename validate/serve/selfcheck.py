@@ -34,6 +34,7 @@ from driftsched.traces.trace import Trace
 from driftsched.validate.scenario import capacity_requests_per_s
 from driftsched.validate.serve.client import replay
 from driftsched.validate.serve.engine_app import cost_model_label
+from driftsched.validate.serve.engine_metrics import TIMELINE
 from driftsched.validate.serve.gateway_records import read_log, records_frame
 from driftsched.validate.serve.server import ServiceProcess
 from driftsched.validate.serve.tenants import hash_key
@@ -51,11 +52,10 @@ def selfcheck_trace(profile, requests: int, load: float, seed: int) -> Trace:
     return Trace.from_frame(frame, f"engine self-check x{load:g}", source="selfcheck")
 
 
-#: what :func:`engine_health` reads off an engine server's /metrics
+#: what :func:`engine_health` reads off an engine server's /metrics: sample -> figure
 HEALTH = {
-    "driftsched_engine_lag_max_seconds": "engine_lag_max_s",
-    "driftsched_engine_timeline_slips_total": "engine_slips",
-    "driftsched_engine_timeline_slipped_seconds_total": "engine_slipped_s",
+    name + ("_total" if kind == "counter" else ""): f"engine_{attr}"
+    for attr, (name, kind, _) in TIMELINE.items()
 }
 
 
